@@ -1,0 +1,244 @@
+// fewstep's N-API addon over libtorch: handles, errors, threads, metadata, registration.
+// The ops themselves live in creation.cc, ops.cc, autograd.cc and optim.cc.
+#include "handle.h"
+
+#include <torch/version.h>
+
+#include <memory>
+
+namespace fewstep {
+
+namespace {
+Napi::FunctionReference* torchErrorClass = nullptr;  // set from JS: src/engine/errors.ts
+
+struct Entry {
+  std::string name;
+  Body body;
+};
+
+void FinalizeHolder(Napi::Env env, TensorHolder* holder) {
+  Release(env, holder);
+  delete holder;
+}
+}  // namespace
+
+int64_t& LiveCount() {
+  static int64_t count = 0;
+  return count;
+}
+
+void Release(Napi::Env env, TensorHolder* holder) {
+  if (!holder->live) return;
+  holder->live = false;
+  holder->tensor = at::Tensor();
+  LiveCount() -= 1;
+  if (holder->accountedBytes != 0) {
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env, -holder->accountedBytes, &ignored);
+    holder->accountedBytes = 0;
+  }
+}
+
+Napi::Value Wrap(Napi::Env env, at::Tensor tensor) {
+  auto* holder = new TensorHolder();
+  // Only CPU storage pressures the JS heap's GC heuristics; views count their base's size, an
+  // overestimate that is fine for a safety net.
+  if (tensor.defined() && tensor.device().is_cpu()) {
+    holder->accountedBytes = static_cast<int64_t>(tensor.numel() * tensor.element_size());
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env, holder->accountedBytes, &ignored);
+  }
+  holder->tensor = std::move(tensor);
+  LiveCount() += 1;
+  return Napi::External<TensorHolder>::New(env, holder, FinalizeHolder);
+}
+
+at::Tensor& Unwrap(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  Napi::Value value = info[index];
+  if (!value.IsExternal()) {
+    throw std::invalid_argument(std::string("argument ") + std::to_string(index) + " is not a tensor");
+  }
+  auto* holder = value.As<Napi::External<TensorHolder>>().Data();
+  if (!holder->live) {
+    throw std::invalid_argument("a tensor passed to it was disposed; keep() it or create it outside the scope that disposed it");
+  }
+  return holder->tensor;
+}
+
+bool IsNullish(const Napi::Value& value) { return value.IsUndefined() || value.IsNull(); }
+
+at::Tensor UnwrapOptional(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (index >= info.Length() || IsNullish(info[index])) return at::Tensor();
+  return Unwrap(info, index, op);
+}
+
+std::vector<at::Tensor> UnwrapList(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsArray()) throw std::invalid_argument("expected an array of tensors");
+  auto array = info[index].As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value value = array[i];
+    if (!value.IsExternal()) throw std::invalid_argument("element " + std::to_string(i) + " of the tensor list is not a tensor");
+    auto* holder = value.As<Napi::External<TensorHolder>>().Data();
+    if (!holder->live) throw std::invalid_argument("element " + std::to_string(i) + " of the tensor list was disposed");
+    out.push_back(holder->tensor);
+  }
+  return out;
+}
+
+Napi::Array WrapList(Napi::Env env, const std::vector<at::Tensor>& tensors) {
+  auto array = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) array.Set(static_cast<uint32_t>(i), Wrap(env, tensors[i]));
+  return array;
+}
+
+std::vector<int64_t> IntList(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsArray()) throw std::invalid_argument("argument " + std::to_string(index) + " must be an array of integers");
+  auto array = info[index].As<Napi::Array>();
+  std::vector<int64_t> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) out[i] = array.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+int64_t Int(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsNumber()) throw std::invalid_argument("argument " + std::to_string(index) + " must be a number");
+  return info[index].As<Napi::Number>().Int64Value();
+}
+
+double Number(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsNumber()) throw std::invalid_argument("argument " + std::to_string(index) + " must be a number");
+  return info[index].As<Napi::Number>().DoubleValue();
+}
+
+bool Bool(const Napi::CallbackInfo& info, size_t index, const char* op) { return info[index].ToBoolean().Value(); }
+
+// dtype codes shared with src/engine/dtype.ts
+at::ScalarType DType(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  switch (Int(info, index, op)) {
+    case 0: return at::kFloat;
+    case 1: return at::kDouble;
+    case 2: return at::kLong;
+    case 3: return at::kBool;
+    case 4: return at::kBFloat16;
+    case 5: return at::kHalf;
+    case 6: return at::kByte;
+    case 7: return at::kInt;
+    default: throw std::invalid_argument("unknown dtype code");
+  }
+}
+
+int DTypeCode(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return 0;
+    case at::kDouble: return 1;
+    case at::kLong: return 2;
+    case at::kBool: return 3;
+    case at::kBFloat16: return 4;
+    case at::kHalf: return 5;
+    case at::kByte: return 6;
+    case at::kInt: return 7;
+    default: return -1;
+  }
+}
+
+at::Device Device(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (index >= info.Length() || IsNullish(info[index])) return at::Device(at::kCPU);
+  return at::Device(info[index].As<Napi::String>().Utf8Value());
+}
+
+Napi::Value Guard(const Napi::CallbackInfo& info, const char* op, const std::function<Napi::Value()>& body) {
+  Napi::Env env = info.Env();
+  std::string message;
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "unknown native exception";
+  }
+  if (torchErrorClass != nullptr) {
+    Napi::Object error = torchErrorClass->New({Napi::String::New(env, message), Napi::String::New(env, op)});
+    throw Napi::Error(env, error);
+  }
+  throw Napi::Error::New(env, std::string(op) + ": " + message);
+}
+
+void Define(Napi::Env env, Napi::Object exports, const char* name, Body body) {
+  auto* entry = new Entry{name, std::move(body)};  // lives as long as the module
+  exports.Set(name, Napi::Function::New(
+                        env,
+                        [](const Napi::CallbackInfo& info) -> Napi::Value {
+                          auto* e = static_cast<Entry*>(info.Data());
+                          return Guard(info, e->name.c_str(), [&]() { return e->body(info); });
+                        },
+                        name, entry));
+}
+
+namespace {
+
+void RegisterRuntime(Napi::Env env, Napi::Object exports) {
+  Define(env, exports, "setErrorClass", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (torchErrorClass == nullptr) torchErrorClass = new Napi::FunctionReference();
+    *torchErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  });
+  Define(env, exports, "liveCount", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(LiveCount()));
+  });
+  Define(env, exports, "setNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    int64_t n = Int(info, 0, "setNumThreads");
+    if (n < 1) throw std::invalid_argument("thread count must be at least 1");
+    at::set_num_threads(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+  Define(env, exports, "getNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Number::New(info.Env(), at::get_num_threads());
+  });
+  Define(env, exports, "torchVersion", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), TORCH_VERSION);
+  });
+  Define(env, exports, "cudaAvailable", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), at::hasCUDA());
+  });
+  Define(env, exports, "manualSeed", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    at::manual_seed(static_cast<uint64_t>(Int(info, 0, "manualSeed")));
+    return info.Env().Undefined();
+  });
+  Define(env, exports, "dispose", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (info[0].IsExternal()) Release(info.Env(), info[0].As<Napi::External<TensorHolder>>().Data());
+    return info.Env().Undefined();
+  });
+  Define(env, exports, "isLive", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), info[0].IsExternal() && info[0].As<Napi::External<TensorHolder>>().Data()->live);
+  });
+  // Metadata in one call: [dtypeCode, device, requiresGrad, ...shape]
+  Define(env, exports, "meta", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const at::Tensor& t = Unwrap(info, 0, "meta");
+    auto out = Napi::Array::New(info.Env(), 3 + t.dim());
+    out.Set(0u, DTypeCode(t.scalar_type()));
+    out.Set(1u, t.device().str());
+    out.Set(2u, t.requires_grad());
+    for (int64_t i = 0; i < t.dim(); ++i) out.Set(static_cast<uint32_t>(3 + i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
+    return out;
+  });
+}
+
+}  // namespace
+
+}  // namespace fewstep
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  fewstep::RegisterRuntime(env, exports);
+  fewstep::RegisterCreation(env, exports);
+  fewstep::RegisterOps(env, exports);
+  fewstep::RegisterAutograd(env, exports);
+  fewstep::RegisterOptim(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(fewstep, Init)

@@ -1,0 +1,56 @@
+// Tensor handles and argument helpers shared by every binding file.
+// A JS tensor holds a Napi::External<TensorHolder>. Release is deterministic: dispose() drops the
+// at::Tensor at once; the External's finalizer only frees the small holder (and the tensor if it
+// was never disposed: the safety net of DESIGN.md section 3).
+#pragma once
+
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace fewstep {
+
+struct TensorHolder {
+  at::Tensor tensor;
+  bool live = true;
+  int64_t accountedBytes = 0;  // what napi_adjust_external_memory was told
+};
+
+// Number of live (not disposed, not finalized) tensors: tests assert it stays flat.
+int64_t& LiveCount();
+
+Napi::Value Wrap(Napi::Env env, at::Tensor tensor);
+// Throws a TypeError naming the argument when it is not a live tensor handle.
+at::Tensor& Unwrap(const Napi::CallbackInfo& info, size_t index, const char* op);
+bool IsNullish(const Napi::Value& value);
+// Optional tensor: undefined/null gives an undefined at::Tensor.
+at::Tensor UnwrapOptional(const Napi::CallbackInfo& info, size_t index, const char* op);
+std::vector<at::Tensor> UnwrapList(const Napi::CallbackInfo& info, size_t index, const char* op);
+Napi::Array WrapList(Napi::Env env, const std::vector<at::Tensor>& tensors);
+void Release(Napi::Env env, TensorHolder* holder);
+
+std::vector<int64_t> IntList(const Napi::CallbackInfo& info, size_t index, const char* op);
+int64_t Int(const Napi::CallbackInfo& info, size_t index, const char* op);
+double Number(const Napi::CallbackInfo& info, size_t index, const char* op);
+bool Bool(const Napi::CallbackInfo& info, size_t index, const char* op);
+at::ScalarType DType(const Napi::CallbackInfo& info, size_t index, const char* op);
+int DTypeCode(at::ScalarType type);
+at::Device Device(const Napi::CallbackInfo& info, size_t index, const char* op);
+
+// Runs body and turns every C++ exception (c10::Error from libtorch, std::exception) into a JS
+// TorchError carrying libtorch's message and the op name: no abort, the process goes on.
+Napi::Value Guard(const Napi::CallbackInfo& info, const char* op, const std::function<Napi::Value()>& body);
+
+// Registration helper: exports[name] = function whose body runs under Guard.
+using Body = std::function<Napi::Value(const Napi::CallbackInfo&)>;
+void Define(Napi::Env env, Napi::Object exports, const char* name, Body body);
+
+void RegisterCreation(Napi::Env env, Napi::Object exports);
+void RegisterOps(Napi::Env env, Napi::Object exports);
+void RegisterAutograd(Napi::Env env, Napi::Object exports);
+void RegisterOptim(Napi::Env env, Napi::Object exports);
+
+}  // namespace fewstep
