@@ -1,0 +1,34 @@
+// Error classes of fewstep. Every error says what was expected and what came.
+
+/** Base class of every error fewstep throws on purpose. */
+export class FewstepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A libtorch exception (shape mismatch, bad dtype, index out of range, ...), caught in the
+ * addon and rethrown with libtorch's message and the op that raised it. The process goes on.
+ */
+export class TorchError extends FewstepError {
+  /** The fewstep op that called into libtorch, e.g. "matmul". */
+  readonly op: string;
+  /** libtorch's own message, without the op prefix. */
+  readonly torchMessage: string;
+  constructor(message: string, op: string) {
+    super(`${op}: ${message}`);
+    this.op = op;
+    this.torchMessage = message;
+  }
+}
+
+/** Shapes that do not fit together, found before calling libtorch. */
+export class ShapeError extends FewstepError {}
+
+/** A tensor used after dispose() (directly or by the scope that owned it). */
+export class DisposedError extends FewstepError {}
+
+/** Invalid configuration or option value. */
+export class ConfigError extends FewstepError {}

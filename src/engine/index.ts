@@ -1,0 +1,15 @@
+// The tensor engine's public face: Tensor, creation, layers, autograd, optimizers, memory scopes.
+import { initRuntime } from "./runtime.js";
+
+export * from "./dtype.js";
+export * from "./errors.js";
+export { Tensor, type TensorOrNumber } from "./tensor.js";
+export * from "./creation.js";
+export * from "./functional.js";
+export * from "./autograd.js";
+export * from "./optim.js";
+export { Generator } from "./random.js";
+export { Scope, tidy, keep, liveTensors } from "./scope.js";
+export { setNumThreads, getNumThreads, torchVersion, cudaAvailable, blasInfo, type BlasInfo } from "./runtime.js";
+
+initRuntime();

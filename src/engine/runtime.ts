@@ -1,0 +1,70 @@
+// Runtime settings: libtorch's thread count and the BLAS that matrix products run on.
+// libtorch starts with one thread here; fewstep defaults to all available cores.
+// Debian's libtorch takes matmul from whatever libblas.so.3 is selected; the reference BLAS
+// runs at 3.4 GFLOP/s against OpenBLAS's 115+ (DESIGN.md section 2), so it is named loudly.
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { ConfigError } from "./errors.js";
+import { native } from "./native.js";
+
+/** Sets libtorch's intra-op thread count. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`threads must be a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export function torchVersion(): string {
+  return native.torchVersion();
+}
+
+export function cudaAvailable(): boolean {
+  return native.cudaAvailable();
+}
+
+/** Which BLAS library the process mapped, read from /proc/self/maps. */
+export interface BlasInfo {
+  kind: "openblas" | "reference" | "mkl" | "blis" | "unknown";
+  path: string | null;
+}
+
+export function blasInfo(): BlasInfo {
+  let maps = "";
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    return { kind: "unknown", path: null };
+  }
+  const paths = [...new Set(maps.split("\n").map((l) => l.slice(l.indexOf("/")).trim()).filter((p) => p.startsWith("/")))];
+  const find = (re: RegExp) => paths.find((p) => re.test(p)) ?? null;
+  const openblas = find(/openblas/i);
+  if (openblas) return { kind: "openblas", path: openblas };
+  const mkl = find(/libmkl/);
+  if (mkl) return { kind: "mkl", path: mkl };
+  const blis = find(/blis/);
+  if (blis) return { kind: "blis", path: blis };
+  const reference = find(/\/blas\/libblas\.so/);
+  if (reference) return { kind: "reference", path: reference };
+  return { kind: "unknown", path: find(/libblas/) };
+}
+
+let initialised = false;
+
+/** Applies FEWSTEP_THREADS (default: all cores) and warns on the reference BLAS. Runs once on import. */
+export function initRuntime(): void {
+  if (initialised) return;
+  initialised = true;
+  const fromEnv = process.env.FEWSTEP_THREADS;
+  setNumThreads(fromEnv ? Number(fromEnv) : availableParallelism());
+  const blas = blasInfo();
+  if (blas.kind === "reference") {
+    process.emitWarning(
+      `matrix products run on the reference BLAS (${blas.path}), about 30x slower than OpenBLAS. ` +
+        "Install OpenBLAS: `apt-get install libopenblas0-pthread` (it becomes the system libblas.so.3).",
+      { code: "FEWSTEP_REFERENCE_BLAS" },
+    );
+  }
+}
