@@ -1,0 +1,113 @@
+// bench/engine: one training step (forward, backward, AdamW) of a small U-Net-like conv net
+// (batch 64, 3x32x32) and a 4-layer MLP (width 256, batch 512), timed in fewstep, in PyTorch
+// from Python (/usr/bin/python3, Debian's python3-torch: the same libtorch build) and in
+// TensorFlow.js's cpu backend, in one run on one machine. Rounds alternate fewstep and PyTorch
+// so machine noise hits both; the table reports medians and the ratios.
+//
+//   npm run bench:engine                 # print the table
+//   npm run bench:engine -- --write      # also append it to BENCHMARKS.md
+//   flags: --rounds R (2) --steps S (15 per round) --warmup W (5) --tfjs-steps T (3) --no-tfjs
+import { execFileSync } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { AdamW, Generator, blasInfo, getNumThreads, randn, torchVersion, type Tensor } from "../../src/engine/index.js";
+import { Mlp, SmallUNet, trainStep } from "./nets.js";
+
+const argv = process.argv.slice(2);
+const flag = (name: string, fallback: number): number => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+const rounds = flag("rounds", 2);
+const steps = flag("steps", 15);
+const warmup = flag("warmup", 5);
+const tfjsSteps = flag("tfjs-steps", 3);
+const withTfjs = !argv.includes("--no-tfjs");
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..", "..");
+
+type NetName = "unet" | "mlp";
+const nets: NetName[] = ["unet", "mlp"];
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function makeNet(name: NetName): { model: SmallUNet | Mlp; x: Tensor; y: Tensor } {
+  const g = new Generator(0);
+  if (name === "unet") return { model: new SmallUNet(0), x: randn([64, 3, 32, 32], g), y: randn([64, 3, 32, 32], g) };
+  return { model: new Mlp(0), x: randn([512, 64], g), y: randn([512, 64], g) };
+}
+
+function timeFewstep(name: NetName, n: number, warm: number): number[] {
+  const { model, x, y } = makeNet(name);
+  const opt = new AdamW(model.store.parameters(), { lr: 1e-4, weightDecay: 0.01 });
+  for (let i = 0; i < warm; i++) trainStep(model, opt, x, y);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    trainStep(model, opt, x, y); // loss.item() inside syncs, so the step has finished
+    times.push(performance.now() - t0);
+  }
+  opt.dispose();
+  model.store.dispose();
+  x.dispose();
+  y.dispose();
+  return times;
+}
+
+interface PeerResult {
+  results: Record<NetName, { median_ms: number; times_ms: number[] }>;
+  [key: string]: unknown;
+}
+
+function runPeer(command: string, args: string[]): PeerResult {
+  const out = execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
+  const line = out.trim().split("\n").pop()!;
+  return JSON.parse(line) as PeerResult;
+}
+
+const threads = getNumThreads();
+const fewstepTimes: Record<NetName, number[]> = { unet: [], mlp: [] };
+const torchTimes: Record<NetName, number[]> = { unet: [], mlp: [] };
+let torchInfo: PeerResult | undefined;
+for (let r = 0; r < rounds; r++) {
+  for (const net of nets) {
+    process.stderr.write(`round ${r + 1}/${rounds}: fewstep ${net}\n`);
+    fewstepTimes[net].push(...timeFewstep(net, steps, warmup));
+  }
+  process.stderr.write(`round ${r + 1}/${rounds}: pytorch\n`);
+  torchInfo = runPeer("/usr/bin/python3", [join(repo, "bench", "engine", "peer_torch.py"), "--threads", String(threads), "--warmup", String(warmup), "--steps", String(steps)]);
+  for (const net of nets) torchTimes[net].push(...torchInfo.results[net].times_ms);
+}
+let tfjs: PeerResult | undefined;
+if (withTfjs) {
+  process.stderr.write("tfjs-cpu (slow)\n");
+  tfjs = runPeer(process.execPath, [join(here, "peer-tfjs.js"), "--warmup", "1", "--steps", String(tfjsSteps)]);
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
+const rows = nets.map((net) => {
+  const f = median(fewstepTimes[net]);
+  const p = median(torchTimes[net]);
+  const t = tfjs ? tfjs.results[net].median_ms : NaN;
+  return `| ${net} | ${fmt(f)} | ${fmt(p)} | ${tfjs ? fmt(t) : "-"} | **${(f / p).toFixed(3)}** | ${tfjs ? (t / f).toFixed(0) : "-"} |`;
+});
+const blas = blasInfo();
+const table = [
+  `### Engine training step (${new Date().toISOString().slice(0, 10)})`,
+  "",
+  `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${threads} libtorch threads; libtorch ${torchVersion()} (fewstep) and torch ${String(torchInfo?.torch)} (PyTorch); BLAS ${blas.path ?? blas.kind}; TF.js ${String(tfjs?.version ?? "not run")} cpu backend.`,
+  `Command: \`npm run bench:engine -- --rounds ${rounds} --steps ${steps} --warmup ${warmup} --tfjs-steps ${tfjsSteps}\`. Median ms per step over ${rounds * steps} steps (fewstep, PyTorch, alternating rounds) and ${tfjsSteps} steps (TF.js).`,
+  "",
+  "| net | fewstep ms | PyTorch ms | TF.js cpu ms | fewstep/PyTorch | TF.js/fewstep |",
+  "| --- | --- | --- | --- | --- | --- |",
+  ...rows,
+  "",
+].join("\n");
+console.log(table);
+if (argv.includes("--write")) appendFileSync(join(repo, "BENCHMARKS.md"), `\n${table}`);

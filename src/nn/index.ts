@@ -1,0 +1,2 @@
+export { ParamStore } from "./param-store.js";
+export { Linear, Conv2d, GroupNorm, uniform } from "./layers.js";

@@ -1,0 +1,57 @@
+// Basic layers over src/engine/functional.ts, initialised as PyTorch initialises them
+// (kaiming_uniform with a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias).
+import { conv2d, groupNorm, linear, ones, rand, zeros, type Generator, type Tensor } from "../engine/index.js";
+import type { ParamStore } from "./param-store.js";
+
+/** U(-bound, bound) */
+export function uniform(shape: number[], bound: number, generator: Generator): Tensor {
+  const u = rand(shape, generator);
+  const out = u.mul(2 * bound).sub(bound);
+  u.dispose();
+  return out;
+}
+
+/** y = x W^T + b, weight [out, in] named `weight`, bias `bias`. */
+export class Linear {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(store: ParamStore, inFeatures: number, outFeatures: number, opts: { bias?: boolean } = {}) {
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = store.param("weight", (g) => uniform([outFeatures, inFeatures], bound, g));
+    this.bias = opts.bias === false ? null : store.param("bias", (g) => uniform([outFeatures], bound, g));
+  }
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+/** 2-D convolution, weight [out, in, k, k]. @default stride 1, padding 0 */
+export class Conv2d {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: number;
+  readonly padding: number;
+  constructor(store: ParamStore, inChannels: number, outChannels: number, kernel: number, opts: { stride?: number; padding?: number; bias?: boolean } = {}) {
+    const bound = 1 / Math.sqrt(inChannels * kernel * kernel);
+    this.weight = store.param("weight", (g) => uniform([outChannels, inChannels, kernel, kernel], bound, g));
+    this.bias = opts.bias === false ? null : store.param("bias", (g) => uniform([outChannels], bound, g));
+    this.stride = opts.stride ?? 1;
+    this.padding = opts.padding ?? 0;
+  }
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+}
+
+/** GroupNorm with affine weight (ones) and bias (zeros). @default eps 1e-5 */
+export class GroupNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(store: ParamStore, readonly groups: number, channels: number, readonly eps = 1e-5) {
+    this.weight = store.param("weight", () => ones([channels]));
+    this.bias = store.param("bias", () => zeros([channels]));
+  }
+  forward(x: Tensor): Tensor {
+    return groupNorm(x, this.groups, this.weight, this.bias, this.eps);
+  }
+}

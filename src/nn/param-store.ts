@@ -1,0 +1,99 @@
+// Named parameters with PyTorch-style dotted paths (`down.0.conv1.weight`), so safetensors
+// written from here open in Python under the same names (tch-rs's VarStore, STYLE.md).
+import { Generator, keep, noGrad, ShapeError, ConfigError, type Tensor } from "../engine/index.js";
+
+interface Root {
+  params: Map<string, Tensor>;
+  generator: Generator;
+}
+
+export class ParamStore {
+  private readonly root: Root;
+  /** This store's path prefix, "" at the root. */
+  readonly prefix: string;
+
+  /** A root store; `seed` drives every initialisation in it. @default seed 0 */
+  constructor(opts: { seed?: number } = {}, root?: Root, prefix = "") {
+    this.root = root ?? { params: new Map(), generator: new Generator(opts.seed ?? 0) };
+    this.prefix = prefix;
+  }
+
+  /** A sub-path: `store.sub("down").sub(0)` names its parameters `down.0.*`. */
+  sub(name: string | number): ParamStore {
+    const part = String(name);
+    if (part === "" || part.includes(".")) throw new ConfigError(`ParamStore.sub: path part '${part}' must be non-empty and contain no '.'`);
+    return new ParamStore({}, this.root, this.prefix ? `${this.prefix}.${part}` : part);
+  }
+
+  /** The generator used for initialisation. */
+  get generator(): Generator {
+    return this.root.generator;
+  }
+
+  /**
+   * Creates (once) a trainable parameter `name` from init(), outside every scope.
+   * A second call with the same path is an error: each layer owns its names.
+   */
+  param(name: string, init: (generator: Generator) => Tensor): Tensor {
+    const path = this.prefix ? `${this.prefix}.${name}` : name;
+    if (this.root.params.has(path)) throw new ConfigError(`ParamStore: parameter '${path}' already exists`);
+    const t = noGrad(() => keep(init(this.root.generator).detach()));
+    t.requiresGrad_(true);
+    this.root.params.set(path, t);
+    return t;
+  }
+
+  /** All parameters of the root, by full path, in creation order. */
+  named(): Map<string, Tensor> {
+    return this.root.params;
+  }
+
+  /** All parameters of the root, in creation order. */
+  parameters(): Tensor[] {
+    return [...this.root.params.values()];
+  }
+
+  /** Number of scalar parameters. */
+  count(): number {
+    return this.parameters().reduce((n, p) => n + p.numel, 0);
+  }
+
+  /**
+   * Copies values in by name; reports every missing and unexpected name and every shape
+   * mismatch in one error (loading never half-succeeds silently).
+   */
+  load(values: Map<string, Tensor> | Record<string, Tensor>, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+    const given = values instanceof Map ? values : new Map(Object.entries(values));
+    const missing = [...this.root.params.keys()].filter((k) => !given.has(k));
+    const unexpected = [...given.keys()].filter((k) => !this.root.params.has(k));
+    const mismatched: string[] = [];
+    for (const [name, p] of this.root.params) {
+      const v = given.get(name);
+      if (v && v.shape.join() !== p.shape.join()) mismatched.push(`${name}: expected [${p.shape}] got [${v.shape}]`);
+    }
+    if (mismatched.length > 0 || ((opts.strict ?? true) && (missing.length > 0 || unexpected.length > 0))) {
+      throw new ShapeError(
+        `ParamStore.load: ${[
+          missing.length ? `missing ${missing.join(", ")}` : "",
+          unexpected.length ? `unexpected ${unexpected.join(", ")}` : "",
+          mismatched.length ? `shape mismatch ${mismatched.join("; ")}` : "",
+        ]
+          .filter(Boolean)
+          .join("; ")}`,
+      );
+    }
+    noGrad(() => {
+      for (const [name, p] of this.root.params) {
+        const v = given.get(name);
+        if (v) p.copy_(v);
+      }
+    });
+    return { missing, unexpected };
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const p of this.root.params.values()) p.dispose();
+    this.root.params.clear();
+  }
+}
