@@ -2,8 +2,9 @@
 
 /** Base class of every error fewstep throws on purpose. */
 export class FewstepError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** @param message what was expected and what came; @param options `cause` for a wrapped error */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
   }
 }
