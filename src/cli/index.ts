@@ -1,0 +1,62 @@
+// The `fewstep` command: parses arguments and calls the layers below. Holds no math.
+// Errors: one line on stderr (the stack with --debug), exit code 1.
+import { FewstepError } from "../engine/errors.js";
+
+const HELP = `fewstep: guided diffusion distillation on libtorch
+
+Usage: fewstep <command> [options]
+
+Commands:
+  demo        train a small MLP on two spirals with the tensor engine; prints the loss falling
+              --steps N (1000)  --seed S (0)
+  help        this text
+
+Environment: FEWSTEP_THREADS sets libtorch's thread count (default: all cores).`;
+
+function parseFlags(args: string[], known: string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) throw new FewstepError(`unexpected argument '${arg}'; see \`fewstep help\``);
+    const [name, inline] = arg.slice(2).split("=", 2);
+    if (!known.includes(name)) throw new FewstepError(`unknown flag --${name}; known: ${known.map((k) => `--${k}`).join(", ")}`);
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new FewstepError(`--${name} needs a value`);
+    flags[name] = value;
+  }
+  return flags;
+}
+
+function integerFlag(flags: Record<string, string>, name: string, fallback: number, min: number): number {
+  if (flags[name] === undefined) return fallback;
+  const value = Number(flags[name]);
+  if (!Number.isInteger(value) || value < min) throw new FewstepError(`--${name} must be an integer >= ${min}, got '${flags[name]}'`);
+  return value;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes("--debug");
+  const args = argv.filter((a) => a !== "--debug");
+  const [command, ...rest] = args;
+  try {
+    if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+      console.log(HELP);
+      return 0;
+    }
+    if (command === "demo") {
+      if (rest.includes("--help")) {
+        console.log("fewstep demo [--steps N (1000)] [--seed S (0)]\n\nTrains a 3-layer MLP on two spirals; prints loss and accuracy.");
+        return 0;
+      }
+      const flags = parseFlags(rest, ["steps", "seed"]);
+      const { runDemo } = await import("./demo.js"); // lazy: loads libtorch only when needed
+      runDemo({ steps: integerFlag(flags, "steps", 1000, 1), seed: integerFlag(flags, "seed", 0, 0) });
+      return 0;
+    }
+    throw new FewstepError(`unknown command '${command}'; see \`fewstep help\``);
+  } catch (error) {
+    if (debug || !(error instanceof Error)) console.error(error);
+    else console.error(`fewstep: ${error.message}`);
+    return 1;
+  }
+}
