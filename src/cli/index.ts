@@ -11,7 +11,9 @@ Commands:
               --steps N (1000)  --seed S (0)
   help        this text
 
-Environment: FEWSTEP_THREADS sets libtorch's thread count (default: all cores).`;
+Options for every command:
+  --threads N libtorch's thread count (default: all cores, or FEWSTEP_THREADS)
+  --debug     print the stack of an error`;
 
 function parseFlags(args: string[], known: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
@@ -28,7 +30,7 @@ function parseFlags(args: string[], known: string[]): Record<string, string> {
 }
 
 function integerFlag(flags: Record<string, string>, name: string, fallback: number, min: number): number {
-  if (flags[name] === undefined) return fallback;
+  if (!(name in flags)) return fallback;
   const value = Number(flags[name]);
   if (!Number.isInteger(value) || value < min) throw new FewstepError(`--${name} must be an integer >= ${min}, got '${flags[name]}'`);
   return value;
@@ -37,8 +39,14 @@ function integerFlag(flags: Record<string, string>, name: string, fallback: numb
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
   const args = argv.filter((a) => a !== "--debug");
-  const [command, ...rest] = args;
   try {
+    const threadsAt = args.indexOf("--threads");
+    if (threadsAt >= 0) {
+      const threads = integerFlag({ threads: args[threadsAt + 1] }, "threads", 0, 1);
+      args.splice(threadsAt, 2);
+      process.env.FEWSTEP_THREADS = String(threads); // read when the engine loads (lazily, below)
+    }
+    const [command, ...rest] = args;
     if (command === undefined || command === "help" || command === "--help" || command === "-h") {
       console.log(HELP);
       return 0;
