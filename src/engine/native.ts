@@ -23,6 +23,7 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   dispose(h: Handle): void;
   isLive(h: Handle): boolean;
+  trackExternal(h: Handle): void;
   meta(h: Handle): [number, string, boolean, ...number[]];
 
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device?: string): Handle;

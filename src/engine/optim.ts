@@ -5,7 +5,7 @@ import { noGrad } from "./autograd.js";
 import { zerosLike } from "./creation.js";
 import { ConfigError, ShapeError } from "./errors.js";
 import { native } from "./native.js";
-import { keep } from "./scope.js";
+import { keep, tidy } from "./scope.js";
 import type { Tensor } from "./tensor.js";
 
 /** Saved optimizer state: tensors by name plus plain numbers (step count, hyperparameters). */
@@ -200,7 +200,7 @@ export class EMA {
     if (!(decay >= 0 && decay < 1)) throw new ConfigError(`EMA decay must be in [0, 1), got ${decay}`);
     this.decay = decay;
     this.params = params;
-    this.averages = noGrad(() => params.map((p) => keep(p.detach().clone())));
+    this.averages = tidy(() => noGrad(() => params.map((p) => p.detach().clone()))).map((t) => keep(t));
   }
 
   update(): void {

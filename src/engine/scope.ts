@@ -9,6 +9,8 @@ import { native } from "./native.js";
 export interface Tracked {
   owner: Scope | null;
   dispose(): void;
+  /** Called when the tensor leaves every scope: it then reports its memory to V8's GC. */
+  untracked(): void;
 }
 
 const stack: Scope[] = [];
@@ -28,7 +30,7 @@ export class Scope implements Disposable {
     this.members.add(t);
   }
 
-  /** @internal */
+  /** @internal Takes t out of this scope without disposing it. */
   release(t: Tracked): void {
     this.members.delete(t);
     t.owner = null;
@@ -99,13 +101,20 @@ export function tidy<T>(fn: () => T): T {
   for (const t of survivors) if (t.owner === scope) scope.release(t);
   scope.dispose();
   const parent = currentScope();
-  if (parent) for (const t of survivors) if (t.owner === null) parent.adopt(t);
+  for (const t of survivors) {
+    if (t.owner !== null) continue;
+    if (parent) parent.adopt(t);
+    else t.untracked();
+  }
   return result;
 }
 
 /** Takes t out of whatever scope owns it, so only an explicit dispose() frees it. */
 export function keep<T extends Tracked>(t: T): T {
-  t.owner?.release(t);
+  if (t.owner) {
+    t.owner.release(t);
+    t.untracked();
+  }
   return t;
 }
 

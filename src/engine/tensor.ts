@@ -24,7 +24,14 @@ export class Tensor implements Tracked, Disposable {
   /** @internal Tensors are made by ops and creation functions, never by `new` from user code. */
   constructor(handle: Handle) {
     this.h = handle;
-    currentScope()?.adopt(this);
+    const scope = currentScope();
+    if (scope) scope.adopt(this);
+    else this.untracked();
+  }
+
+  /** @internal Called when no scope owns this tensor: from now on GC is its safety net. */
+  untracked(): void {
+    if (this.h !== null) native.trackExternal(this.h);
   }
 
   /** @internal The native handle; throws when the tensor was disposed. */

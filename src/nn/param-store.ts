@@ -1,6 +1,6 @@
 // Named parameters with PyTorch-style dotted paths (`down.0.conv1.weight`), so safetensors
 // written from here open in Python under the same names (tch-rs's VarStore, STYLE.md).
-import { Generator, keep, noGrad, ShapeError, ConfigError, type Tensor } from "../engine/index.js";
+import { Generator, keep, noGrad, tidy, ShapeError, ConfigError, type Tensor } from "../engine/index.js";
 
 interface Root {
   params: Map<string, Tensor>;
@@ -37,7 +37,7 @@ export class ParamStore {
   param(name: string, init: (generator: Generator) => Tensor): Tensor {
     const path = this.prefix ? `${this.prefix}.${name}` : name;
     if (this.root.params.has(path)) throw new ConfigError(`ParamStore: parameter '${path}' already exists`);
-    const t = noGrad(() => keep(init(this.root.generator).detach()));
+    const t = keep(tidy(() => noGrad(() => init(this.root.generator).detach()))); // init's temporaries are freed
     t.requiresGrad_(true);
     this.root.params.set(path, t);
     return t;

@@ -136,3 +136,16 @@ test("2,000 training steps of a small conv net: live tensors and RSS stay flat",
   x.dispose();
   y.dispose();
 });
+
+test("building layers and an EMA leaves exactly their parameters and averages alive", () => {
+  const before = liveTensors();
+  const store = new ParamStore({ seed: 3 });
+  new Conv2d(store.sub("conv"), 3, 4, 3);
+  new GroupNorm(store.sub("norm"), 2, 4);
+  assert.equal(liveTensors(), before + 4);
+  const ema = new EMA(store.parameters(), 0.9);
+  assert.equal(liveTensors(), before + 8);
+  ema.dispose();
+  store.dispose();
+  assert.equal(liveTensors(), before);
+});
