@@ -6,7 +6,10 @@
 //
 //   npm run bench:engine                 # print the table
 //   npm run bench:engine -- --write      # also append it to BENCHMARKS.md
-//   flags: --rounds R (2) --steps S (15 per round) --warmup W (5) --tfjs-steps T (3) --no-tfjs
+//   flags: --rounds R (3) --steps S (15 per round) --warmup W (5) --tfjs-steps T (3) --no-tfjs
+//          --tfjs-unet-batch B (4): TF.js's cpu backend needs ~25 s per sample for the conv-net
+//          step (a batch-64 step is ~26 minutes), so it runs the conv net at batch B and the
+//          table scales its time to batch 64 (measured linear in batch: 27.7/47.5/99.8 s at 1/2/4).
 import { execFileSync } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -20,10 +23,11 @@ const flag = (name: string, fallback: number): number => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : fallback;
 };
-const rounds = flag("rounds", 2);
+const rounds = flag("rounds", 3);
 const steps = flag("steps", 15);
 const warmup = flag("warmup", 5);
 const tfjsSteps = flag("tfjs-steps", 3);
+const tfjsUnetBatch = flag("tfjs-unet-batch", 4);
 const withTfjs = !argv.includes("--no-tfjs");
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..", "..");
@@ -81,28 +85,32 @@ for (let r = 0; r < rounds; r++) {
     fewstepTimes[net].push(...timeFewstep(net, steps, warmup));
   }
   process.stderr.write(`round ${r + 1}/${rounds}: pytorch\n`);
-  torchInfo = runPeer("/usr/bin/python3", [join(repo, "bench", "engine", "peer_torch.py"), "--threads", String(threads), "--warmup", String(warmup), "--steps", String(steps)]);
+  torchInfo = runPeer("/usr/bin/python3", [join(repo, "bench", "engine", "peer_torch.py"), "--threads", String(threads), "--warmup", String(warmup), "--steps", String(steps), "--sanity-steps", "0"]);
   for (const net of nets) torchTimes[net].push(...torchInfo.results[net].times_ms);
 }
-let tfjs: PeerResult | undefined;
+// TF.js: per-step ms at batch 64 (the conv net measured at tfjsUnetBatch and scaled, see above).
+let tfjs: { version: string; ms: Record<NetName, number> } | undefined;
 if (withTfjs) {
   process.stderr.write("tfjs-cpu (slow)\n");
-  tfjs = runPeer(process.execPath, [join(here, "peer-tfjs.js"), "--warmup", "1", "--steps", String(tfjsSteps)]);
+  const peer = join(here, "peer-tfjs.js");
+  const mlp = runPeer(process.execPath, [peer, "--nets", "mlp", "--warmup", "1", "--steps", String(tfjsSteps), "--sanity-steps", "0"]);
+  const unet = runPeer(process.execPath, [peer, "--nets", "unet", "--batch", String(tfjsUnetBatch), "--warmup", "0", "--steps", "1", "--sanity-steps", "0"]);
+  tfjs = { version: String(mlp.version), ms: { mlp: mlp.results.mlp.median_ms, unet: (unet.results.unet.median_ms * 64) / tfjsUnetBatch } };
 }
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
 const rows = nets.map((net) => {
   const f = median(fewstepTimes[net]);
   const p = median(torchTimes[net]);
-  const t = tfjs ? tfjs.results[net].median_ms : NaN;
+  const t = tfjs ? tfjs.ms[net] : NaN;
   return `| ${net} | ${fmt(f)} | ${fmt(p)} | ${tfjs ? fmt(t) : "-"} | **${(f / p).toFixed(3)}** | ${tfjs ? (t / f).toFixed(0) : "-"} |`;
 });
 const blas = blasInfo();
 const table = [
   `### Engine training step (${new Date().toISOString().slice(0, 10)})`,
   "",
-  `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${threads} libtorch threads; libtorch ${torchVersion()} (fewstep) and torch ${String(torchInfo?.torch)} (PyTorch); BLAS ${blas.path ?? blas.kind}; TF.js ${String(tfjs?.version ?? "not run")} cpu backend.`,
-  `Command: \`npm run bench:engine -- --rounds ${rounds} --steps ${steps} --warmup ${warmup} --tfjs-steps ${tfjsSteps}\`. Median ms per step over ${rounds * steps} steps (fewstep, PyTorch, alternating rounds) and ${tfjsSteps} steps (TF.js).`,
+  `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${threads} libtorch threads; libtorch ${torchVersion()} (fewstep) and torch ${String(torchInfo?.torch)} (PyTorch); BLAS ${blas.path ?? blas.kind}; TF.js ${tfjs?.version ?? "not run"} cpu backend.`,
+  `Command: \`npm run bench:engine -- --rounds ${rounds} --steps ${steps} --warmup ${warmup} --tfjs-steps ${tfjsSteps}\`. Median ms per step over ${rounds * steps} steps (fewstep, PyTorch, alternating rounds) and for TF.js ${tfjsSteps} steps (MLP) and 1 step of the conv net at batch ${tfjsUnetBatch}, scaled to batch 64.`,
   "",
   "| net | fewstep ms | PyTorch ms | TF.js cpu ms | fewstep/PyTorch | TF.js/fewstep |",
   "| --- | --- | --- | --- | --- | --- |",
