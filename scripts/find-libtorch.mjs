@@ -4,6 +4,8 @@
 //   2. a Python that imports torch (/usr/bin/python3 first: a pyenv python3 on PATH has none);
 //   3. the system: Debian's libtorch-dev (headers in /usr/include, CMake config in
 //      /usr/lib/x86_64-linux-gnu/cmake/Torch).
+// LIBTORCH_PYTHON (comma-separated, default "/usr/bin/python3,python3,python") and
+// LIBTORCH_SYSTEM_PREFIX (default "/usr") change where steps 2 and 3 look.
 // Usage: node find-libtorch.mjs <field>   field: includes | libdir | libs | abi | cuda | json
 // binding.gyp calls it once per field; the search is cheap and deterministic.
 import { execFileSync } from "node:child_process";
@@ -43,7 +45,7 @@ function fromPython() {
     "print(int(torch.version.cuda is not None))",
     "print(torch.__version__)",
   ].join("\n");
-  const candidates = ["/usr/bin/python3", "python3", "python"];
+  const candidates = (process.env.LIBTORCH_PYTHON ?? "/usr/bin/python3,python3,python").split(",").filter(Boolean);
   for (const python of candidates) {
     let out;
     try {
@@ -59,8 +61,9 @@ function fromPython() {
 }
 
 function fromSystem() {
-  const include = "/usr/include";
-  const lib = "/usr/lib/x86_64-linux-gnu";
+  const prefix = process.env.LIBTORCH_SYSTEM_PREFIX ?? "/usr";
+  const include = join(prefix, "include");
+  const lib = join(prefix, "lib", "x86_64-linux-gnu");
   if (!existsSync(join(include, "ATen", "ATen.h")) || !existsSync(join(lib, "libtorch.so"))) return null;
   const cfg = join(lib, "cmake", "Torch", "TorchConfig.cmake");
   const abi = existsSync(cfg) && /_GLIBCXX_USE_CXX11_ABI=0/.test(readFileSync(cfg, "utf8")) ? 0 : 1;
