@@ -1,0 +1,37 @@
+// DDIM, deterministic (Song et al. 2021, eq. 12; Meng et al. 2023, eq. 2), in continuous time.
+// Notation: alphaT, sigmaT = alpha_t, sigma_t; alphaS, sigmaS = alpha_s, sigma_s (s < t); xHat = x-hat(z_t).
+//   z_s = alpha_s x-hat + sigma_s (z_t - alpha_t x-hat) / sigma_t
+// The last step (s = 0) returns x-hat itself. ddimStep also serves the stage-two target.
+import { full, tidy, type Tensor } from "../../engine/index.js";
+import type { Denoiser } from "../denoiser.js";
+import { alphaSigma } from "../schedule.js";
+import { type SampleOptions, finishSample, validateGrid } from "./common.js";
+
+/** One DDIM jump from time t to time s < t, given x-hat at t. */
+export function ddimStep(z: Tensor, xHat: Tensor, t: number, s: number): Tensor {
+  if (s === 0) return xHat.clone();
+  const { alpha: alphaT, sigma: sigmaT } = alphaSigma(t);
+  const { alpha: alphaS, sigma: sigmaS } = alphaSigma(s);
+  return tidy(() => {
+    const epsHat = z.sub(xHat.mul(alphaT)).div(sigmaT);
+    return xHat.mul(alphaS).add(epsHat.mul(sigmaS));
+  });
+}
+
+/** Walks `grid` (decreasing times, e.g. timeGrid(N)) from noise z with deterministic DDIM: one model call per interval. */
+export function sampleDdim(model: Denoiser, z: Tensor, grid: number[], opts: SampleOptions): Tensor {
+  validateGrid(grid);
+  const n = z.shape[0];
+  let current = z.clone();
+  for (let i = 0; i < grid.length - 1; i++) {
+    const [t, s] = [grid[i], grid[i + 1]];
+    const next = tidy(() => {
+      const xHat = model(current, full([n], t, { dtype: z.dtype, device: z.device }), opts.cond);
+      return ddimStep(current, xHat, t, s);
+    });
+    current.dispose();
+    current = next;
+    opts.onStep?.({ index: i, t, s, z: current });
+  }
+  return finishSample(current, opts);
+}

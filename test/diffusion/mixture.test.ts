@@ -1,0 +1,113 @@
+// The exact mixture teacher against closed forms and against numerical integration in plain JS.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, Generator, full, tensor, tidy } from "../../src/engine/index.js";
+import { dropLabels, guided } from "../../src/diffusion/guidance.js";
+import { GaussianMixture, loadMixture, validateMixtureSpec } from "../../src/diffusion/mixture.js";
+import { alphaSigma } from "../../src/diffusion/schedule.js";
+import { assertClose } from "../helpers/assert-close.js";
+
+test("a single Gaussian's posterior mean: mu + alpha s^2 / (alpha^2 s^2 + sigma^2) (z - alpha mu)", () =>
+  tidy(() => {
+    const mu = [1.5, -0.5, 2];
+    const s = 0.7;
+    const g = new GaussianMixture({ means: [[mu]], stds: [[s]], weights: [[1]] });
+    const z = tensor(new Float64Array([0.2, 1, -1, 3, 0, 0.5]), { shape: [2, 3] });
+    for (const tv of [0.05, 0.5, 0.95]) {
+      const { alpha, sigma } = alphaSigma(tv);
+      const gain = (alpha * s * s) / (alpha * alpha * s * s + sigma * sigma);
+      const expected = z.toNumbers().map((v, i) => mu[i % 3] + gain * (v - alpha * mu[i % 3]));
+      const t = full([2], tv, { dtype: "float64" });
+      for (const label of [0, 1]) {
+        // label 1 is the null label: with one class the unconditional model is the same Gaussian
+        assertClose(g.posteriorMean(z, t, full([2], label, { dtype: "int64" })).toNumbers(), expected, { rtol: 1e-10, atol: 1e-12 });
+      }
+    }
+    g.dispose();
+  }));
+
+// 1-D, two classes of two components each: E[x | z] by quadrature of p(x) N(z; alpha x, sigma^2).
+const spec1d = { means: [[[-2], [0.5]], [[1], [3]]], stds: [[0.4, 0.8], [0.3, 0.6]], weights: [[0.7, 0.3], [1, 3]] };
+function quadratureMean(z: number, t: number, classes: number[]): number {
+  const { alpha, sigma } = alphaSigma(t);
+  let num = 0;
+  let den = 0;
+  for (let x = -8; x <= 8; x += 1e-4) {
+    let px = 0;
+    for (const c of classes) {
+      const total = spec1d.weights[c].reduce((a, b) => a + b, 0);
+      spec1d.means[c].forEach(([m], k) => {
+        const sd = spec1d.stds[c][k];
+        px += ((spec1d.weights[c][k] / total) * Math.exp(-((x - m) ** 2) / (2 * sd * sd))) / sd;
+      });
+    }
+    const lik = Math.exp(-((z - alpha * x) ** 2) / (2 * sigma * sigma));
+    num += x * px * lik;
+    den += px * lik;
+  }
+  return num / den;
+}
+
+test("conditional, unconditional and guided x-hat match numerical integration", () =>
+  tidy(() => {
+    const g = new GaussianMixture(spec1d);
+    for (const [zv, tv] of [[0.3, 0.3], [-1.5, 0.6], [2.2, 0.8]]) {
+      const z = tensor(new Float64Array([zv]), { shape: [1, 1] });
+      const t = full([1], tv, { dtype: "float64" });
+      const cond0 = g.posteriorMean(z, t, tensor([0], { dtype: "int64" })).item();
+      const uncond = g.posteriorMean(z, t, tensor([2], { dtype: "int64" })).item();
+      assertClose([cond0], [quadratureMean(zv, tv, [0])], { atol: 1e-6 });
+      assertClose([uncond], [quadratureMean(zv, tv, [0, 1])], { atol: 1e-6 });
+      // guidance, the paper's convention: (1 + w) x(z, c) - w x(z, null)
+      const w = 2.5;
+      const guidedValue = guided(g.denoiser, w, g.nullLabel)(z, t, { labels: tensor([0], { dtype: "int64" }) }).item();
+      assertClose([guidedValue], [(1 + w) * cond0 - w * uncond], { atol: 1e-12 });
+    }
+    g.dispose();
+  }));
+
+test("guided() with w = 0 is the conditional model, and per-example w broadcasts", () =>
+  tidy(() => {
+    const g = loadMixture("ring2d");
+    const z = tensor(new Float64Array([0.5, 0.1, -1, 0.3]), { shape: [2, 2] });
+    const t = full([2], 0.5, { dtype: "float64" });
+    const labels = tensor([0, 2], { dtype: "int64" });
+    const cond = g.posteriorMean(z, t, labels);
+    assertClose(guided(g.denoiser, 0, g.nullLabel)(z, t, { labels }).toNumbers(), cond.toNumbers(), { atol: 0 });
+    const uncond = g.posteriorMean(z, t, full([2], g.nullLabel, { dtype: "int64" }));
+    const perExample = guided(g.denoiser, tensor(new Float64Array([1, 4])), g.nullLabel)(z, t, { labels }).toNumbers();
+    const c = cond.toNumbers();
+    const u = uncond.toNumbers();
+    const expected = c.map((v, i) => (1 + [1, 4][i >> 1]) * v - [1, 4][i >> 1] * u[i]);
+    assertClose(perExample, expected, { atol: 1e-12 });
+    assert.throws(() => guided(g.denoiser, -1, g.nullLabel), /w must be >= 0/);
+    g.dispose();
+  }));
+
+test("data samples have the mixture's class means and spreads", () =>
+  tidy(() => {
+    const g = new GaussianMixture(spec1d);
+    const { x } = g.sample(40000, new Generator(3), { labels: full([40000], 1, { dtype: "int64" }) });
+    // class 1: weights 1/4, 3/4 at means 1 and 3, stds 0.3, 0.6
+    const mean = 0.25 * 1 + 0.75 * 3;
+    const variance = 0.25 * (0.09 + 1) + 0.75 * (0.36 + 9) - mean * mean;
+    assertClose([x.mean().item()], [mean], { atol: 0.02 });
+    assertClose([x.var().item()], [variance], { rtol: 0.03 });
+    g.dispose();
+  }));
+
+test("condition dropout replaces about p of the labels by the null label", () =>
+  tidy(() => {
+    const labels = full([20000], 1, { dtype: "int64" });
+    const dropped = dropLabels(labels, 0.1, 5, new Generator(0));
+    const fraction = dropped.eq(5).to("float64").mean().item();
+    assertClose([fraction], [0.1], { atol: 0.01 });
+    assert.deepEqual([...new Set(dropped.toNumbers())].sort(), [1, 5]);
+  }));
+
+test("bad specs name the field", () => {
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[-1]], weights: [[1]] }), /stds\[0\]\[0\] must be a positive number/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0], [1]]], stds: [[1, 1]], weights: [[1, 1]] }), /means\[0\]\[1\] has 1 dimensions, expected 2/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0]]], stds: [[1]] }), ConfigError);
+  assert.throws(() => loadMixture("/nonexistent/spec.json"), /cannot read mixture spec \/nonexistent\/spec\.json/);
+});

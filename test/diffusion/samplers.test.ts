@@ -1,0 +1,172 @@
+// Samplers against closed forms: Gaussian data has a linear probability-flow map, a one-point
+// data set makes every DDIM jump exact, and the stochastic sampler's noise has a known variance.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Generator, full, liveTensors, randn, tensor, tidy } from "../../src/engine/index.js";
+import type { Denoiser } from "../../src/diffusion/denoiser.js";
+import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
+import { ddimStep, renoiseVariance, sampleDdim, sampleDdpm, sampleStochastic } from "../../src/diffusion/samplers/index.js";
+import { alphaSigma, timeGrid } from "../../src/diffusion/schedule.js";
+import { assertClose } from "../helpers/assert-close.js";
+
+const mu = 1.5;
+const s = 0.5;
+const gaussian = () => new GaussianMixture({ means: [[[mu]]], stds: [[s]], weights: [[1]] });
+
+/** The exact probability-flow map of N(mu, s^2) data: z_1 -> mu + s (z_1 - alpha_1 mu) / sqrt(alpha_1^2 s^2 + sigma_1^2). */
+function exactFlow(z1: number): number {
+  const { alpha, sigma } = alphaSigma(1);
+  return mu + (s * (z1 - alpha * mu)) / Math.sqrt(alpha * alpha * s * s + sigma * sigma);
+}
+
+/** x-hat of N(mu, s^2) data: mu + g (z - alpha mu), g = alpha s^2 / (alpha^2 s^2 + sigma^2). */
+function gaussianXHat(z: number, t: number): number {
+  const { alpha, sigma } = alphaSigma(t);
+  const g = (alpha * s * s) / (alpha * alpha * s * s + sigma * sigma);
+  return mu + g * (z - alpha * mu);
+}
+
+/** Scalar DDIM recursion, written out independently of the tensor sampler. */
+function scalarDdim(z1: number, steps: number): number {
+  let z = z1;
+  for (let i = steps; i >= 1; i--) {
+    const t = i / steps;
+    const x = gaussianXHat(z, t);
+    if (i === 1) return x;
+    const { alpha: at, sigma: st } = alphaSigma(t);
+    const { alpha: as, sigma: ss } = alphaSigma((i - 1) / steps);
+    z = as * x + (ss * (z - at * x)) / st;
+  }
+  return z;
+}
+
+test("DDIM with the exact denoiser equals the scalar recursion and converges (first order) to the closed-form flow map", () =>
+  tidy(() => {
+    const g = gaussian();
+    const z = randn([64, 1], new Generator(0), { dtype: "float64" });
+    const z1 = z.toNumbers();
+    const cond = { labels: full([64], 0, { dtype: "int64" }) };
+    const errors = [1, 4, 16, 64, 256].map((n) => {
+      const x = sampleDdim(g.denoiser, z, timeGrid(n), { cond }).toNumbers();
+      assertClose(x, z1.map((v) => scalarDdim(v, n)), { atol: 1e-10, what: `DDIM-${n}` });
+      return Math.max(...x.map((v, i) => Math.abs(v - exactFlow(z1[i]))));
+    });
+    for (let i = 1; i < errors.length; i++) assert.ok(errors[i] < 0.35 * errors[i - 1], `error did not fall like 1/N: ${errors}`);
+    assert.ok(errors[4] < 0.01, `256-step error ${errors[4]}`);
+    g.dispose();
+  }));
+
+test("one-point data: every DDIM jump is exact, so 1 step lands on the point", () =>
+  tidy(() => {
+    const point = tensor(new Float64Array([0.7, -1.3]), { shape: [1, 2] });
+    const onePoint: Denoiser = (z) => point.expand([z.shape[0], 2]).clone(); // x-hat = the point, for every z, t
+    const z = randn([5, 2], new Generator(1), { dtype: "float64" });
+    const cond = { labels: full([5], 0, { dtype: "int64" }) };
+    const expected = point.expand([5, 2]).toNumbers();
+    for (const n of [1, 3]) assertClose(sampleDdim(onePoint, z, timeGrid(n), { cond }).toNumbers(), expected, { atol: 1e-12 });
+    // an intermediate jump is exact too: from z_t = alpha_t x + sigma_t eps it gives z_s with the same eps
+    const [t, sTime] = [0.8, 0.3];
+    const at = alphaSigma(t);
+    const as = alphaSigma(sTime);
+    const x = point.expand([5, 2]);
+    const zt = x.mul(at.alpha).add(z.mul(at.sigma));
+    assertClose(ddimStep(zt, x, t, sTime).toNumbers(), x.mul(as.alpha).add(z.mul(as.sigma)).toNumbers(), { atol: 1e-12 });
+  }));
+
+test("DDIM on the built-in 2-D mixture approaches its 1024-step map as steps grow", () =>
+  tidy(() => {
+    const g = loadMixture("ring2d");
+    const generator = new Generator(2);
+    const z = randn([200, 2], generator, { dtype: "float64" });
+    const cond = { labels: g.sample(200, generator).labels };
+    const reference = sampleDdim(g.denoiser, z, timeGrid(1024), { cond });
+    const errors = [1, 4, 16, 64, 256].map((n) => sampleDdim(g.denoiser, z, timeGrid(n), { cond }).sub(reference).norm(2, 1).mean().item());
+    for (let i = 1; i < errors.length; i++) assert.ok(errors[i] < errors[i - 1], `error did not fall: ${errors}`);
+    assert.ok(errors[4] < 0.01, `256-step error ${errors[4]}`);
+    g.dispose();
+  }));
+
+test("stochastic sampler: each re-noise adds variance (1 - exp(lambda_a - lambda_b)) sigma_a^2", () =>
+  tidy(() => {
+    const n = 40000;
+    const steps = 4;
+    const zero: Denoiser = (z) => z.mul(0); // x-hat = 0: the DDIM jump gives 0 and all spread is the re-noise
+    const z = full([n, 1], 0, { dtype: "float64" });
+    const states: number[][] = [];
+    sampleStochastic(zero, z, steps, {
+      cond: { labels: full([n], 0, { dtype: "int64" }) },
+      generator: new Generator(5),
+      onStep: ({ z: state }) => states.push([state.mean().item(), state.var().item()]),
+    });
+    // after the first call: jump 1 -> 0.5 (gives 0), re-noise to 0.75
+    const [a, b] = [0.75, 0.5];
+    const { alpha: aa, sigma: sa } = alphaSigma(a);
+    const { alpha: ab, sigma: sb } = alphaSigma(b);
+    const direct = sa * sa - (aa / ab) ** 2 * sb * sb; // sigma_{a|b}^2 from the forward process
+    assertClose([renoiseVariance(a, b)], [direct], { rtol: 1e-10 });
+    assertClose([states[0][1]], [direct], { rtol: 0.03 });
+    assertClose([states[0][0]], [0], { atol: 0.02 });
+    assert.equal(states.length, steps);
+    assert.equal(states[steps - 1][1], 0); // the last step is deterministic
+  }));
+
+/** Mean and std of the stochastic sampler's output for N(mu, s^2) data from z_1 ~ N(0, 1): every step is linear. */
+function scalarStochasticMoments(steps: number): [number, number] {
+  let [mean, variance] = [0, 1];
+  for (let i = steps; i >= 1; i--) {
+    const t = i / steps;
+    const { alpha: at, sigma: st } = alphaSigma(t);
+    const g = (at * s * s) / (at * at * s * s + st * st);
+    // x-hat = g z + mu (1 - g alpha_t); a DDIM jump to b is z_b = alpha_b x-hat + sigma_b (z - alpha_t x-hat) / sigma_t
+    const jump = (b: number): [number, number] => {
+      if (b === 0) return [g, mu * (1 - g * at)];
+      const { alpha: ab, sigma: sb } = alphaSigma(b);
+      return [ab * g + (sb * (1 - at * g)) / st, ab * mu * (1 - g * at) - (sb * at * mu * (1 - g * at)) / st];
+    };
+    if (i === 1) {
+      const [p, q] = jump(0);
+      return [p * mean + q, Math.abs(p) * Math.sqrt(variance)];
+    }
+    const [b, a] = [(i - 2) / steps, (i - 1) / steps];
+    const [p, q] = jump(b);
+    const r = alphaSigma(a).alpha / alphaSigma(b).alpha;
+    mean = r * (p * mean + q);
+    variance = r * r * p * p * variance + renoiseVariance(a, b);
+  }
+  return [mean, Math.sqrt(variance)];
+}
+
+test("stochastic sampler: sample moments match the exact linear recursion; ancestral gives the marginal", () =>
+  tidy(() => {
+    const g = gaussian();
+    const n = 20000;
+    const z = randn([n, 1], new Generator(7), { dtype: "float64" });
+    const cond = { labels: full([n], 0, { dtype: "int64" }) };
+    for (const steps of [4, 64]) {
+      const x = sampleStochastic(g.denoiser, z, steps, { cond, generator: new Generator(8) });
+      const [mean, std] = scalarStochasticMoments(steps);
+      assertClose([x.mean().item()], [mean], { atol: 0.02, what: `stochastic-${steps} mean` });
+      assertClose([x.std().item()], [std], { rtol: 0.03, what: `stochastic-${steps} std` });
+    }
+    // with more steps the stochastic sampler's spread approaches the data's (first order in 1/N)
+    assert.ok(Math.abs(scalarStochasticMoments(1024)[1] - s) < 0.3 * Math.abs(scalarStochasticMoments(256)[1] - s));
+    const x = sampleDdpm(g.denoiser, z, timeGrid(256), { cond, generator: new Generator(9) });
+    assertClose([x.mean().item()], [mu], { atol: 0.02, what: "ddpm mean" });
+    assertClose([x.std().item()], [s], { rtol: 0.03, what: "ddpm std" });
+    g.dispose();
+  }));
+
+test("samplers free their temporaries, clip only the final sample, and check their inputs", () => {
+  const g = gaussian();
+  const before = liveTensors();
+  tidy(() => {
+    const z = randn([8, 1], new Generator(0), { dtype: "float64" }).mul(10);
+    const cond = { labels: full([8], 0, { dtype: "int64" }) };
+    const x = sampleDdim(g.denoiser, z, timeGrid(8), { cond, clip: [1.4, 1.6] });
+    assert.ok(x.toNumbers().every((v) => v >= 1.4 && v <= 1.6));
+    assert.throws(() => sampleDdim(g.denoiser, z, [1, 0.5, 0.7], { cond }), /grid must decrease strictly/);
+    assert.throws(() => sampleStochastic(g.denoiser, z, 4, { cond }), /pass opts.generator/);
+  });
+  assert.equal(liveTensors(), before);
+  g.dispose();
+});
