@@ -7,6 +7,7 @@ const HELP = `fewstep: guided diffusion distillation on libtorch
 Usage: fewstep <command> [options]
 
 Commands:
+  sample      sample an exact mixture teacher or a trained model to .npy (see \`fewstep sample --help\`)
   demo        train a small MLP on two spirals with the tensor engine; prints the loss falling
               --steps N (1000)  --seed S (0)
   help        this text
@@ -59,6 +60,16 @@ export async function main(argv: string[]): Promise<number> {
       const flags = parseFlags(rest, ["steps", "seed"]);
       const { runDemo } = await import("./demo.js"); // lazy: loads libtorch only when needed
       runDemo({ steps: integerFlag(flags, "steps", 1000, 1), seed: integerFlag(flags, "seed", 0, 0) });
+      return 0;
+    }
+    if (command === "sample") {
+      const { sampleSpec, runSample } = await import("./commands/sample.js");
+      const { helpText, parseFlags } = await import("./flags.js");
+      if (rest.includes("--help")) {
+        console.log(helpText(sampleSpec));
+        return 0;
+      }
+      await runSample(parseFlags(rest, sampleSpec));
       return 0;
     }
     throw new FewstepError(`unknown command '${command}'; see \`fewstep help\``);

@@ -1,0 +1,70 @@
+// Flag parsing for the `fewstep` commands: each command declares its flags once (name, kind,
+// default, help); parsing, validation and `--help` text all come from that declaration.
+import { FewstepError } from "../engine/errors.js";
+
+export type FlagKind = "string" | "int" | "number" | "path";
+
+export interface FlagSpec {
+  name: string;
+  kind: FlagKind;
+  help: string;
+  /** Shown in --help and used when the flag is absent. */
+  default?: string | number;
+  /** Smallest allowed value of int/number flags. */
+  min?: number;
+  /** Allowed values of a string flag. */
+  choices?: readonly string[];
+  /** Placeholder in the usage line, e.g. "W". */
+  meta?: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  examples?: string[];
+}
+
+export type ParsedFlags = Record<string, string | number | undefined>;
+
+export function helpText(spec: CommandSpec): string {
+  const width = Math.max(...spec.flags.map((f) => f.name.length + (f.meta ?? "").length)) + 5;
+  const lines = spec.flags.map((f) => {
+    const left = `  --${f.name}${f.meta ? ` ${f.meta}` : ""}`.padEnd(width + 2);
+    const extra = [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
+    return `${left}${f.help}${extra ? ` (${extra})` : ""}`;
+  });
+  return [`fewstep ${spec.name}: ${spec.summary}`, "", `Usage: ${spec.usage}`, "", "Flags:", ...lines, ...(spec.examples ? ["", "Examples:", ...spec.examples.map((e) => `  ${e}`)] : [])].join("\n");
+}
+
+/** Parses `--name value` / `--name=value` pairs; every error names the flag and the fix. */
+export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
+  const byName = new Map(spec.flags.map((f) => [f.name, f]));
+  const out: ParsedFlags = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) throw new FewstepError(`${spec.name}: unexpected argument '${arg}'; see \`fewstep ${spec.name} --help\``);
+    const eq = arg.indexOf("=");
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const flag = byName.get(name);
+    if (!flag) throw new FewstepError(`${spec.name}: unknown flag --${name}; known: ${spec.flags.map((f) => `--${f.name}`).join(", ")}`);
+    const raw = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+    if (raw === undefined) throw new FewstepError(`--${name} needs a value (${flag.help})`);
+    out[name] = convert(flag, raw);
+  }
+  for (const f of spec.flags) if (out[f.name] === undefined && f.default !== undefined) out[f.name] = f.default;
+  return out;
+}
+
+function convert(flag: FlagSpec, raw: string): string | number {
+  if (flag.kind === "int" || flag.kind === "number") {
+    const value = Number(raw);
+    const ok = raw.trim() !== "" && Number.isFinite(value) && (flag.kind === "number" || Number.isInteger(value));
+    if (!ok) throw new FewstepError(`--${flag.name} must be ${flag.kind === "int" ? "an integer" : "a number"}, got '${raw}'`);
+    if (flag.min !== undefined && value < flag.min) throw new FewstepError(`--${flag.name} must be >= ${flag.min}, got ${raw}`);
+    return value;
+  }
+  if (flag.choices && !flag.choices.includes(raw)) throw new FewstepError(`--${flag.name} must be one of ${flag.choices.join(", ")}, got '${raw}'`);
+  return raw;
+}

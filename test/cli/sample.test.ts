@@ -1,0 +1,84 @@
+// `fewstep sample` end to end through bin/fewstep.js: the exact flags, outputs checked against
+// closed forms, and bad input answered with one line that names the flag.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { alphaSigma } from "../../src/diffusion/schedule.js";
+import { hostArray } from "../../src/io/host-array.js";
+import { loadNpy, saveNpy } from "../../src/io/npy.js";
+import { assertClose } from "../helpers/assert-close.js";
+
+const bin = fileURLToPath(new URL("../../../bin/fewstep.js", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "fewstep-sample-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+
+function fewstep(...args: string[]) {
+  return spawnSync(process.execPath, [bin, "sample", ...args], { encoding: "utf8", env: { ...process.env, FEWSTEP_THREADS: "1" } });
+}
+
+// One class: N(mu, s^2 I) in 2-D; a second class far away, so labels matter.
+const mu = [1, -2];
+const s = 0.5;
+const spec = join(dir, "spec.json");
+writeFileSync(spec, JSON.stringify({ means: [[mu], [[10, 10]]], stds: [[s], [1]], weights: [[1], [1]] }));
+const z = [0.3, -1.2, 2.0, 0.4, -0.7, 0.1];
+const noise = join(dir, "z.npy");
+saveNpy(noise, hostArray("float64", [3, 2], new Uint8Array(new Float64Array(z).buffer)));
+const labels = join(dir, "c.npy");
+saveNpy(labels, hostArray("int64", [3], new Uint8Array(new BigInt64Array([0n, 0n, 0n]).buffer)));
+
+test("DDIM from given noise and labels approaches the Gaussian's closed-form flow map (w = 0)", () => {
+  const out = join(dir, "x.npy");
+  const run = fewstep("--mixture", spec, "--w", "0", "--steps", "512", "--sampler", "ddim", "--noise", noise, "--labels", labels, "--out", out, "--dtype", "float64");
+  assert.equal(run.status, 0, run.stderr);
+  const x = loadNpy(out);
+  assert.equal(x.dtype, "float64");
+  assert.deepEqual(x.shape, [3, 2]);
+  const { alpha, sigma } = alphaSigma(1);
+  const expected = z.map((v, i) => mu[i % 2] + (s * (v - alpha * mu[i % 2])) / Math.sqrt(alpha * alpha * s * s + sigma * sigma));
+  assertClose(Array.from(new Float64Array(x.data.buffer, x.data.byteOffset, 6)), expected, { atol: 0.01 });
+});
+
+test("--seed --n --class writes float32 [n, D], the same for the same seed", () => {
+  const [a, b] = [join(dir, "a.npy"), join(dir, "b.npy")];
+  for (const out of [a, b]) {
+    const run = fewstep("--mixture", "ring2d", "--w", "2", "--steps", "8", "--sampler", "stochastic", "--seed", "4", "--n", "7", "--class", "1", "--out", out);
+    assert.equal(run.status, 0, run.stderr);
+  }
+  const [xa, xb] = [loadNpy(a), loadNpy(b)];
+  assert.equal(xa.dtype, "float32");
+  assert.deepEqual(xa.shape, [7, 2]);
+  assert.deepEqual(xa.data, xb.data);
+});
+
+test("bad input: one line naming the flag, exit code 1, no output file", () => {
+  const out = join(dir, "never.npy");
+  const cases: [string[], RegExp][] = [
+    [["--mixture", spec, "--steps", "-3", "--n", "2"], /--steps must be >= 1, got -3/],
+    [["--mixture", spec, "--w", "-1", "--n", "2"], /--w must be >= 0, got -1/],
+    [["--mixture", spec, "--sampler", "euler", "--n", "2"], /--sampler must be one of ddim, stochastic, ddpm, got 'euler'/],
+    [["--mixture", spec, "--n", "2", "--class", "5"], /--class 5 is not one of the model's classes 0\.\.1/],
+    [["--mixture", spec, "--noise", join(dir, "missing.npy"), "--labels", labels], /--noise: cannot read .*missing\.npy/],
+    [["--mixture", spec, "--noise", labels, "--labels", labels], /--noise: .*c\.npy holds int64; it must be float32 or float64/],
+    [["--mixture", "ring2d", "--noise", noise, "--labels", noise], /--labels: .*z\.npy holds float64; it must be int64/],
+    [["--mixture", "gauss64d", "--noise", noise, "--labels", labels], /--noise: .*has shape \[3,2\] but the model needs \[n, 64\]/],
+    [["--mixture", join(dir, "nope.json"), "--n", "2"], /cannot read mixture spec/],
+    [["--n", "2"], /give --mixture \(an exact teacher\) or --model/],
+    [["--mixture", spec, "--n", "2", "--bogus", "1"], /unknown flag --bogus/],
+  ];
+  for (const [args, message] of cases) {
+    const run = fewstep(...args, "--out", out);
+    assert.equal(run.status, 1, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split("\n").length, 1, `more than one line: ${run.stderr}`);
+  }
+  const labelsOutOfRange = join(dir, "bad-labels.npy");
+  saveNpy(labelsOutOfRange, hostArray("int64", [3], new Uint8Array(new BigInt64Array([0n, 2n, 1n]).buffer)));
+  const run = fewstep("--mixture", spec, "--noise", noise, "--labels", labelsOutOfRange, "--out", out);
+  assert.match(run.stderr, /--labels: class 2 is not one of the model's classes 0\.\.1/);
+  assert.equal(spawnSync("test", ["-e", out]).status, 1);
+});
