@@ -2,7 +2,7 @@
 // default, help); parsing, validation and `--help` text all come from that declaration.
 import { FewstepError } from "../engine/errors.js";
 
-export type FlagKind = "string" | "int" | "number" | "path";
+export type FlagKind = "string" | "int" | "number" | "path" | "numbers";
 
 export interface FlagSpec {
   name: string;
@@ -26,7 +26,7 @@ export interface CommandSpec {
   examples?: string[];
 }
 
-export type ParsedFlags = Record<string, string | number | undefined>;
+export type ParsedFlags = Record<string, string | number | number[] | undefined>;
 
 export function helpText(spec: CommandSpec): string {
   const width = Math.max(...spec.flags.map((f) => f.name.length + (f.meta ?? "").length)) + 5;
@@ -57,7 +57,11 @@ export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
   return out;
 }
 
-function convert(flag: FlagSpec, raw: string): string | number {
+function convert(flag: FlagSpec, raw: string): string | number | number[] {
+  if (flag.kind === "numbers") {
+    // comma-separated, e.g. --ws 0,1,4; each entry checked like a number flag
+    return raw.split(",").map((part) => convert({ ...flag, kind: "number" }, part) as number);
+  }
   if (flag.kind === "int" || flag.kind === "number") {
     const value = Number(raw);
     const ok = raw.trim() !== "" && Number.isFinite(value) && (flag.kind === "number" || Number.isInteger(value));

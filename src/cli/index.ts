@@ -1,20 +1,24 @@
 // The `fewstep` command: parses arguments and calls the layers below. Holds no math.
 // Errors: one line on stderr (the stack with --debug), exit code 1.
 import { FewstepError } from "../engine/errors.js";
+import type { CommandSpec, ParsedFlags } from "./flags.js";
 
 const HELP = `fewstep: guided diffusion distillation on libtorch
 
 Usage: fewstep <command> [options]
 
 Commands:
-  sample      sample an exact mixture teacher or a trained model to .npy (see \`fewstep sample --help\`)
-  demo        train a small MLP on two spirals with the tensor engine; prints the loss falling
-              --steps N (1000)  --seed S (0)
-  help        this text
+  sample        sample an exact mixture teacher or a trained model to .npy
+  eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
+  demo          train a small MLP on two spirals with the engine; prints the loss falling
+                --steps N (1000)  --seed S (0)
+  help          this text
+
+Each command documents its flags: fewstep <command> --help
 
 Options for every command:
-  --threads N libtorch's thread count (default: all cores, or FEWSTEP_THREADS)
-  --debug     print the stack of an error`;
+  --threads N   libtorch's thread count (default: all cores, or FEWSTEP_THREADS)
+  --debug       print the stack of an error`;
 
 function parseFlags(args: string[], known: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
@@ -36,6 +40,18 @@ function integerFlag(flags: Record<string, string>, name: string, fallback: numb
   if (!Number.isInteger(value) || value < min) throw new FewstepError(`--${name} must be an integer >= ${min}, got '${flags[name]}'`);
   return value;
 }
+
+// Commands with declared flags (src/cli/flags.ts), loaded lazily so `--help` needs no libtorch.
+const COMMANDS: Record<string, () => Promise<{ spec: CommandSpec; run: (flags: ParsedFlags) => Promise<void> }>> = {
+  sample: async () => {
+    const m = await import("./commands/sample.js");
+    return { spec: m.sampleSpec, run: m.runSample };
+  },
+  "eval-mixture": async () => {
+    const m = await import("./commands/eval-mixture.js");
+    return { spec: m.evalMixtureSpec, run: m.runEvalMixture };
+  },
+};
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
@@ -62,14 +78,15 @@ export async function main(argv: string[]): Promise<number> {
       runDemo({ steps: integerFlag(flags, "steps", 1000, 1), seed: integerFlag(flags, "seed", 0, 0) });
       return 0;
     }
-    if (command === "sample") {
-      const { sampleSpec, runSample } = await import("./commands/sample.js");
+    const declared = COMMANDS[command];
+    if (declared) {
+      const { spec, run } = await declared();
       const { helpText, parseFlags } = await import("./flags.js");
       if (rest.includes("--help")) {
-        console.log(helpText(sampleSpec));
+        console.log(helpText(spec));
         return 0;
       }
-      await runSample(parseFlags(rest, sampleSpec));
+      await run(parseFlags(rest, spec));
       return 0;
     }
     throw new FewstepError(`unknown command '${command}'; see \`fewstep help\``);

@@ -1,0 +1,101 @@
+// `fewstep eval-mixture`: the exact-teacher error table. For each w and N, the mean distance of a
+// model's N-step samples to the exact mixture teacher's 1024-step DDIM map from the same noise and
+// labels, plus 2-D scatter plots (reference | model) for a person to look at.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FewstepError } from "../../engine/errors.js";
+import type { CommandSpec, ParsedFlags } from "../flags.js";
+
+export const evalMixtureSpec: CommandSpec = {
+  name: "eval-mixture",
+  summary: "error table of a sampler/model against the exact mixture teacher's 1024-step DDIM map",
+  usage: "fewstep eval-mixture --mixture NAME|spec.json [--model ckpt] [flags]",
+  flags: [
+    { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the exact teacher: built-in ring2d, gauss64d, or a JSON spec" },
+    { name: "model", kind: "path", meta: "FILE", help: "score a trained model's DDIM instead of the exact teacher's own" },
+    { name: "ws", kind: "numbers", meta: "W,W", min: 0, default: "0,1,4", help: "guidance weights" },
+    { name: "steps", kind: "numbers", meta: "N,N", min: 1, default: "1,2,4,8,16,64,256", help: "step counts" },
+    { name: "sampler", kind: "string", meta: "NAME", choices: ["ddim", "stochastic", "ddpm"], default: "ddim", help: "sampler of the scored model" },
+    { name: "n", kind: "int", meta: "N", min: 1, default: 1000, help: "number of (noise, label) pairs" },
+    { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of noise and labels" },
+    { name: "out-dir", kind: "path", meta: "DIR", help: "write table.md, table.json and (2-D) scatter PNGs here" },
+  ],
+  examples: ["fewstep eval-mixture --mixture ring2d --out-dir runs/exact-table", "fewstep eval-mixture --mixture ring2d --model runs/teacher/teacher.safetensors --out-dir runs/mlp-table"],
+};
+
+export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
+  const { loadMixture } = await import("../../diffusion/mixture.js");
+  const { ddimErrorTable, errorTableMarkdown, tableInputs } = await import("../../eval/ddim-error.js");
+  const { loadModelForSampling } = await import("../model-loading.js");
+  const parseList = (value: unknown): number[] => (Array.isArray(value) ? value : String(value).split(",").map(Number));
+  const ws = parseList(flags.ws);
+  const steps = parseList(flags.steps).map((s) => {
+    if (!Number.isInteger(s)) throw new FewstepError(`--steps: ${s} is not an integer`);
+    return s;
+  });
+  const mixture = loadMixture(flags.mixture as string);
+  const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: Math.max(...ws), steps: Math.min(...steps) }) : undefined;
+  if (source && source.dim !== mixture.dim) throw new FewstepError(`--model has dimension ${source.dim} but --mixture ${flags.mixture} has ${mixture.dim}`);
+  const outDir = flags["out-dir"] as string | undefined;
+  if (outDir && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
+  const label = source ? `model ${flags.model}` : `exact teacher`;
+  console.error(`fewstep eval-mixture: ${label}, ${flags.sampler} on ${flags.mixture}, n = ${flags.n}, reference: exact teacher DDIM-1024`);
+  const started = performance.now();
+  try {
+    const cells = ddimErrorTable(source?.denoiser ?? mixture.denoiser, mixture, {
+      ws,
+      steps,
+      n: flags.n as number,
+      seed: flags.seed as number,
+      sampler: flags.sampler as "ddim",
+      guidance: source?.guidance ?? "teacher",
+      onCell: (c) => console.error(`  w = ${c.w}  N = ${c.steps}: mean distance ${c.meanDistance.toPrecision(4)}`),
+    });
+    const markdown = errorTableMarkdown(cells);
+    console.log(markdown);
+    console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    if (outDir) {
+      writeFileSync(join(outDir, "table.md"), `Mean distance to the exact teacher's DDIM-1024 samples (${label}, ${flags.sampler}, ${flags.mixture}, n = ${flags.n}, seed ${flags.seed})\n\n${markdown}\n`);
+      writeFileSync(join(outDir, "table.json"), JSON.stringify({ mixture: flags.mixture, model: flags.model ?? null, sampler: flags.sampler, n: flags.n, seed: flags.seed, cells }, null, 2));
+      if (mixture.dim === 2) await writeScatters(outDir, mixture, source, flags, ws, steps, tableInputs);
+      console.error(`wrote ${outDir}/table.md, table.json${mixture.dim === 2 ? " and scatter-w*.png" : ""}`);
+    }
+  } finally {
+    source?.dispose();
+    mixture.dispose();
+  }
+}
+
+async function writeScatters(
+  outDir: string,
+  mixture: import("../../diffusion/mixture.js").GaussianMixture,
+  source: import("../model-loading.js").SamplingSource | undefined,
+  flags: ParsedFlags,
+  ws: number[],
+  steps: number[],
+  tableInputs: typeof import("../../eval/ddim-error.js").tableInputs,
+): Promise<void> {
+  const { tidy } = await import("../../engine/index.js");
+  const { sampleGuided } = await import("../../diffusion/sample.js");
+  const { saveScatterPng } = await import("../../eval/scatter-plot.js");
+  const shown = [Math.min(...steps), steps.includes(16) ? 16 : Math.max(...steps)];
+  for (const w of ws) {
+    tidy(() => {
+      const { z, labels } = tableInputs(mixture, flags.n as number, flags.seed as number);
+      const labelValues = labels.toNumbers();
+      const draw = (denoiser: typeof mixture.denoiser, n: number, guidance: "teacher" | "input", sampler: "ddim" | "stochastic" | "ddpm") =>
+        sampleGuided(denoiser, z.to(guidance === "input" || source ? "float32" : "float64"), { sampler, steps: n, w, guidance, nullLabel: mixture.nullLabel, labels, seed: flags.seed as number })
+          .to("float64")
+          .data() as Float64Array;
+      const panels = [{ title: `Exact teacher DDIM-1024`, points: draw(mixture.denoiser, 1024, "teacher", "ddim"), labels: labelValues }];
+      for (const n of shown) {
+        panels.push({
+          title: `${source ? "Model" : "Teacher"} ${flags.sampler}-${n}`,
+          points: draw(source?.denoiser ?? mixture.denoiser, n, source?.guidance ?? "teacher", flags.sampler as "ddim"),
+          labels: labelValues,
+        });
+      }
+      saveScatterPng(join(outDir, `scatter-w${w}.png`), panels);
+    });
+  }
+}

@@ -1,0 +1,95 @@
+// The exact-teacher error table (DESIGN.md section 5): for each guidance weight w and step count
+// N, the mean per-sample distance between a model's N-step samples and the exact mixture
+// teacher's 1024-step DDIM samples from the same noise z_1 and labels.
+import { Generator, keep, randn, tidy, type Tensor } from "../engine/index.js";
+import type { Denoiser } from "../diffusion/denoiser.js";
+import type { GaussianMixture } from "../diffusion/mixture.js";
+import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
+import { meanDistance } from "./vector-metrics.js";
+
+export interface ErrorTableOptions {
+  ws: number[];
+  steps: number[];
+  /** Number of (noise, label) pairs. @default 1000 */
+  n?: number;
+  /** @default 0 */
+  seed?: number;
+  /** Steps of the reference map. @default 1024 */
+  referenceSteps?: number;
+  /** @default "ddim" */
+  sampler?: SamplerName;
+  /** "teacher": the model is guided by combining two predictions; "input": w goes in as cond.w. @default "teacher" */
+  guidance?: "teacher" | "input";
+  onCell?: (cell: ErrorCell) => void;
+}
+
+export interface ErrorCell {
+  w: number;
+  steps: number;
+  meanDistance: number;
+}
+
+/** Fixed noise and labels for the table: the same for every model compared. */
+export function tableInputs(mixture: GaussianMixture, n: number, seed: number): { z: Tensor; labels: Tensor } {
+  return tidy(() => {
+    const generator = new Generator(seed);
+    const z = randn([n, mixture.dim], generator, { dtype: "float64" });
+    const { labels } = mixture.sample(n, generator);
+    return { z, labels };
+  });
+}
+
+/** Mean distance of `model`'s samples to the exact teacher's reference map, per (w, N). */
+export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: ErrorTableOptions): ErrorCell[] {
+  const n = opts.n ?? 1000;
+  const { z, labels } = tableInputs(mixture, n, opts.seed ?? 0);
+  const cells: ErrorCell[] = [];
+  for (const w of opts.ws) {
+    const reference = keep(
+      sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }),
+    );
+    for (const steps of opts.steps) {
+      const distance = tidy(() => {
+        const x = sampleGuided(model, z.to(modelDType(model, z)), {
+          sampler: opts.sampler ?? "ddim",
+          steps,
+          w,
+          guidance: opts.guidance,
+          nullLabel: mixture.nullLabel,
+          labels,
+          seed: opts.seed,
+        });
+        return meanDistance(x, reference);
+      });
+      const cell = { w, steps, meanDistance: distance };
+      cells.push(cell);
+      opts.onCell?.(cell);
+    }
+    reference.dispose();
+  }
+  z.dispose();
+  labels.dispose();
+  return cells;
+}
+
+// Trained models run in float32; the exact teacher in float64. A model may say which it wants.
+function modelDType(model: Denoiser & { dtype?: "float32" | "float64" }, z: Tensor): "float32" | "float64" {
+  return model.dtype ?? (z.dtype === "float32" ? "float32" : "float64");
+}
+
+/** The table as Markdown: rows N, columns w. */
+export function errorTableMarkdown(cells: ErrorCell[], title = "N \\ w"): string {
+  const ws = [...new Set(cells.map((c) => c.w))];
+  const steps = [...new Set(cells.map((c) => c.steps))];
+  const value = (w: number, s: number) => cells.find((c) => c.w === w && c.steps === s)?.meanDistance;
+  return [
+    `| ${title} | ${ws.map((w) => `w = ${w}`).join(" | ")} |`,
+    `| --- | ${ws.map(() => "---").join(" | ")} |`,
+    ...steps.map((s) => `| ${s} | ${ws.map((w) => formatDistance(value(w, s))).join(" | ")} |`),
+  ].join("\n");
+}
+
+function formatDistance(v: number | undefined): string {
+  if (v === undefined) return "-";
+  return v >= 0.01 ? v.toFixed(4) : v.toExponential(2);
+}
