@@ -1,0 +1,378 @@
+// Teacher training: a class-conditional diffusion model with condition dropout, so one network
+// gives both x-hat(z, c) and x-hat(z, null) for classifier-free guidance (Ho & Salimans 2022,
+// alg. 1), in fewstep's continuous time (DESIGN.md section 4):
+//   t ~ U[0, 1],  eps ~ N(0, I),  z_t = alpha_t x + sigma_t eps,  c -> null with prob. pUncond,
+//   loss = mean_batch  weight(lambda_t) * ||x-hat(z_t, t, c) - x||^2 / D
+// with weight = max(SNR, 1) by default ("truncated-snr", Salimans & Ho 2022, sec. 4).
+// Every random draw (initialisation, data, t, eps, dropout) comes from one Generator(seed), and a
+// checkpoint saves its state with the weights, EMA and optimizer, so a resumed run reproduces an
+// uninterrupted one exactly.
+import { AdamW, clipGradNorm, ConfigError, EMA, FewstepError, keep, noGrad, rand, randn, tidy, where, zeros, type Generator, type Tensor } from "../engine/index.js";
+import { disposeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../io/checkpoint.js";
+import { CheckpointError } from "../io/errors.js";
+import { mlpConfigFromMetadata } from "../io/load-mlp-denoiser.js";
+import { MlpDenoiser, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from "../nn/mlp-denoiser.js";
+import { ParamStore } from "../nn/param-store.js";
+import type { VectorDataset } from "./dataset.js";
+import { alphaSigmaTensor, lossWeight, logSnrTensor, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
+
+/** One progress report: the mean loss over the steps since the previous report. */
+export interface TrainProgress {
+  /** Steps done so far (1-based count). */
+  step: number;
+  /** Total steps of the run. */
+  steps: number;
+  /** Mean training loss since the previous report. */
+  loss: number;
+  /** Steps per second since the previous report. */
+  itPerSec: number;
+  /** Estimated seconds to the last step at the current speed. */
+  etaSec: number;
+}
+
+/** Options of trainTeacher. Everything but `dataset` has a default (TEACHER_DEFAULTS). */
+export interface TrainTeacherOptions {
+  /** The class-conditional data to fit. Required. */
+  dataset: VectorDataset;
+  /** Architecture; dim and numClasses come from the dataset. @default MLP_DENOISER_DEFAULTS */
+  model?: Partial<Omit<MlpDenoiserConfig, "dim" | "numClasses">>;
+  /** Total optimizer steps. @default 10000 */
+  steps?: number;
+  /** Examples per step. @default 256 */
+  batchSize?: number;
+  /** Peak AdamW learning rate. @default 1e-3 */
+  lr?: number;
+  /** Steps of linear warmup from lr / warmupSteps to lr. @default 100 */
+  warmupSteps?: number;
+  /** AdamW's decoupled weight decay. @default 0 */
+  weightDecay?: number;
+  /** Maximum global gradient norm. @default 1 */
+  gradClip?: number;
+  /** EMA decay of the weights. @default 0.999 */
+  emaDecay?: number;
+  /** Probability of replacing a label by the null class. @default 0.1 */
+  pUncond?: number;
+  /** x-space loss weight. @default "truncated-snr" */
+  weighting?: LossWeighting;
+  /** Seed of the one generator behind every random draw. @default 0 */
+  seed?: number;
+  /** Report progress every this many steps (and at the last). @default 100 */
+  progressEvery?: number;
+  /** Progress callback; null for silence. @default progressPrinter(process.stderr) */
+  onProgress?: ((progress: TrainProgress) => void) | null;
+  /** Where to write checkpoints; none are written without it. @default undefined */
+  checkpointPath?: string;
+  /** Write a checkpoint every this many steps (0: only at the end or on abort). @default 1000 */
+  checkpointEvery?: number;
+  /** Continue from `checkpointPath` (weights, EMA, optimizer, generator, step). @default false */
+  resume?: boolean;
+  /** Stops training after the current step; a checkpoint is written first when a path is set. @default undefined */
+  signal?: AbortSignal;
+}
+
+/** The trained model and the state behind it. dispose() frees all of it. */
+export interface TrainTeacherResult {
+  /** The live (non-averaged) model. */
+  model: MlpDenoiser;
+  /** The EMA of the model's parameters (ema.averages in model.parameters() order). */
+  ema: EMA;
+  optimizer: AdamW;
+  /** The generator, at the state after the last step. */
+  generator: Generator;
+  /** Steps done in total (including those before a resume). */
+  step: number;
+  /** Whether `signal` stopped the run before `steps`. */
+  stopped: boolean;
+  /** Mean loss of the last report window (NaN when no step ran). */
+  loss: number;
+  /** A new model holding the EMA weights (the one to sample with); the caller disposes it. */
+  emaModel(): MlpDenoiser;
+  /** EMA averages by parameter name (live references). */
+  emaNamed(): Map<string, Tensor>;
+  /** Frees the model, EMA and optimizer state. */
+  dispose(): void;
+}
+
+/** Defaults of trainTeacher, each with its reason. */
+export const TEACHER_DEFAULTS = {
+  // Enough for the default 256x4 MLP to fit low-dimensional mixtures closely; 3-8 minutes on
+  // 2 CPU cores at 20-50 steps/s (measured), seconds on a GPU.
+  steps: 10_000,
+  // Large enough that t ~ U[0, 1] covers every noise level in each batch; cheap for vectors.
+  batchSize: 256,
+  // Adam's usual rate for small MLPs; stable here because of warmup and clipping.
+  lr: 1e-3,
+  // Adam's second-moment estimate is noisy for its first ~1/(1 - beta2) updates; a short warmup
+  // keeps the first high-SNR batches (weights up to max(SNR, 1)) from throwing the weights off.
+  warmupSteps: 100,
+  // None: a teacher should fit the data distribution, and decay pulls x-hat towards 0 (DDPM,
+  // ADM and k-diffusion train without it). AdamW still makes a non-zero value decoupled.
+  weightDecay: 0,
+  // The released distillation setting (DESIGN.md section 4); also tames rare large-weight batches.
+  gradClip: 1,
+  // Averages over ~1000 steps, 10% of the default run: smooths SGD noise without lagging far.
+  emaDecay: 0.999,
+  // Ho & Salimans 2022 found 0.1-0.2 best; 0.1 keeps most capacity for the conditional model.
+  pUncond: 0.1,
+  // max(SNR, 1): the eps-loss at low noise and the x-loss at high noise (DESIGN.md section 4).
+  weighting: "truncated-snr" as LossWeighting,
+  seed: 0,
+  // Frequent enough for a live bar, rare enough that the loss read-out (a sync) costs nothing.
+  progressEvery: 100,
+  // A crash loses at most ~10% of a default run; each write is a few MB at most.
+  checkpointEvery: 1000,
+} as const;
+
+type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "onProgress" | "checkpointPath" | "signal">>;
+
+function resolveOptions(opts: TrainTeacherOptions): Resolved {
+  const r: Resolved = {
+    steps: opts.steps ?? TEACHER_DEFAULTS.steps,
+    batchSize: opts.batchSize ?? TEACHER_DEFAULTS.batchSize,
+    lr: opts.lr ?? TEACHER_DEFAULTS.lr,
+    warmupSteps: opts.warmupSteps ?? TEACHER_DEFAULTS.warmupSteps,
+    weightDecay: opts.weightDecay ?? TEACHER_DEFAULTS.weightDecay,
+    gradClip: opts.gradClip ?? TEACHER_DEFAULTS.gradClip,
+    emaDecay: opts.emaDecay ?? TEACHER_DEFAULTS.emaDecay,
+    pUncond: opts.pUncond ?? TEACHER_DEFAULTS.pUncond,
+    weighting: opts.weighting ?? TEACHER_DEFAULTS.weighting,
+    seed: opts.seed ?? TEACHER_DEFAULTS.seed,
+    progressEvery: opts.progressEvery ?? TEACHER_DEFAULTS.progressEvery,
+    checkpointEvery: opts.checkpointEvery ?? TEACHER_DEFAULTS.checkpointEvery,
+    resume: opts.resume ?? false,
+  };
+  const bad: string[] = [];
+  const int = (name: keyof Resolved, min: number) => {
+    if (!Number.isSafeInteger(r[name]) || (r[name] as number) < min) bad.push(`${name} must be an integer >= ${min}, got ${JSON.stringify(r[name])}`);
+  };
+  const num = (name: keyof Resolved, ok: (v: number) => boolean, what: string) => {
+    const v = r[name];
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) bad.push(`${name} must be ${what}, got ${JSON.stringify(v)}`);
+  };
+  int("steps", 1);
+  int("batchSize", 1);
+  int("warmupSteps", 0);
+  int("seed", 0);
+  int("progressEvery", 1);
+  int("checkpointEvery", 0);
+  num("lr", (v) => v > 0, "a positive number");
+  num("weightDecay", (v) => v >= 0, "a non-negative number");
+  num("gradClip", (v) => v > 0, "a positive number");
+  num("emaDecay", (v) => v >= 0 && v < 1, "in [0, 1)");
+  num("pUncond", (v) => v >= 0 && v <= 1, "in [0, 1]");
+  if (!LOSS_WEIGHTINGS.includes(r.weighting)) bad.push(`weighting must be one of ${LOSS_WEIGHTINGS.join(", ")}, got ${JSON.stringify(r.weighting)}`);
+  if (typeof r.resume !== "boolean") bad.push(`resume must be true or false, got ${JSON.stringify(r.resume)}`);
+  if (r.resume && !opts.checkpointPath) bad.push("resume needs checkpointPath");
+  if (bad.length > 0) throw new ConfigError(`trainTeacher: ${bad.join("; ")}`);
+  return r;
+}
+
+/** Learning rate of the 1-based step: linear warmup, then constant. */
+function lrAt(step: number, o: Resolved): number {
+  return o.warmupSteps > 0 ? o.lr * Math.min(1, step / o.warmupSteps) : o.lr;
+}
+
+/**
+ * Trains a class-conditional MlpDenoiser teacher on `dataset` (see the file header for the
+ * objective). Asynchronous only so that progress reports and Ctrl-C (via `signal`) get event-loop
+ * turns between steps; each step itself runs synchronously in one `tidy`.
+ *
+ * @example
+ * const { emaModel, dispose } = await trainTeacher({ dataset, steps: 5000, checkpointPath: "run/teacher.safetensors" });
+ * @throws ConfigError on invalid options (every bad field in one message) or a resume config mismatch
+ * @throws CheckpointError when resuming from a missing or incomplete checkpoint
+ * @throws FewstepError when the loss becomes NaN or infinite
+ */
+export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeacherResult> {
+  const o = resolveOptions(opts);
+  const { dataset } = opts;
+  const onProgress = opts.onProgress === undefined ? progressPrinter() : opts.onProgress;
+
+  let checkpoint: Checkpoint | undefined;
+  let config = resolveMlpDenoiserConfig({ ...opts.model, dim: dataset.dim, numClasses: dataset.numClasses });
+  if (o.resume) {
+    const path = opts.checkpointPath!;
+    checkpoint = loadCheckpoint(path);
+    try {
+      const saved = mlpConfigFromMetadata(path, checkpoint.metadata);
+      const differs = (Object.keys(saved) as (keyof MlpDenoiserConfig)[]).filter((k) => saved[k] !== config[k] && (k in (opts.model ?? {}) || k === "dim" || k === "numClasses"));
+      if (differs.length > 0) {
+        throw new ConfigError(`trainTeacher: resume from ${path}: ${differs.map((k) => `model.${k} is ${JSON.stringify(saved[k])} there but ${JSON.stringify(config[k])} here`).join("; ")}`);
+      }
+      config = saved;
+      const missing = [!checkpoint.ema && "EMA", !checkpoint.optimizer && "optimizer state", !checkpoint.generatorState && "generator state"].filter(Boolean);
+      if (missing.length > 0 || typeof checkpoint.metadata.step !== "number") {
+        throw new CheckpointError(`${path}: cannot resume training exactly: the checkpoint has no ${[...missing, typeof checkpoint.metadata.step !== "number" && "step"].filter(Boolean).join(", ")}`);
+      }
+    } catch (err) {
+      disposeCheckpoint(checkpoint);
+      throw err;
+    }
+  }
+
+  // One generator for everything: the store's, which first draws the initial weights.
+  const store = new ParamStore({ seed: o.seed });
+  const model = new MlpDenoiser(store, config);
+  const generator = store.generator;
+  const params = model.parameters();
+  const optimizer = new AdamW(params, { lr: lrAt(1, o), weightDecay: o.weightDecay });
+  const ema = new EMA(params, o.emaDecay);
+  const device = params[0].device;
+  const lossSum = keep(zeros([], { device }));
+  let step = 0;
+
+  if (checkpoint) {
+    try {
+      model.loadWeights(checkpoint.params);
+      const names = [...model.named().keys()];
+      noGrad(() => names.forEach((name, i) => ema.averages[i].copy_(checkpoint!.ema!.get(name) ?? failMissing(opts.checkpointPath!, `ema.${name}`))));
+      optimizer.loadStateDict(checkpoint.optimizer!);
+      generator.setState(checkpoint.generatorState!);
+      step = checkpoint.metadata.step as number;
+    } catch (err) {
+      lossSum.dispose();
+      ema.dispose();
+      optimizer.dispose();
+      model.dispose();
+      throw err instanceof FewstepError && !(err instanceof ConfigError) ? new CheckpointError(`${opts.checkpointPath}: ${err.message}`, { cause: err }) : err;
+    } finally {
+      disposeCheckpoint(checkpoint);
+    }
+  }
+
+  const save = () => {
+    if (!opts.checkpointPath) return;
+    tidy(() =>
+      saveCheckpoint(opts.checkpointPath!, {
+        params: model.named(),
+        ema: new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]])),
+        optimizer: optimizer.stateDict(),
+        generatorState: generator.getState(),
+        metadata: {
+          model: model.metadata(),
+          stage: "teacher",
+          step,
+          train: { ...o, resume: undefined },
+          dataset: { dim: dataset.dim, numClasses: dataset.numClasses },
+        },
+      }),
+    );
+  };
+
+  const { numClasses } = config;
+  const D = config.dim;
+  let windowSteps = 0;
+  let windowStart = performance.now();
+  let lastLoss = NaN;
+  let stopped = false;
+  let savedAt = o.resume ? step : -1;
+
+  while (step < o.steps) {
+    if (opts.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    step += 1;
+    tidy(() => {
+      optimizer.zeroGrad();
+      const { x, labels } = dataset.sample(o.batchSize, generator);
+      const t = rand([o.batchSize], generator, { device });
+      const eps = randn([o.batchSize, D], generator, { device });
+      const drop = rand([o.batchSize], generator, { device }).lt(o.pUncond);
+      const { alpha, sigma } = alphaSigmaTensor(t);
+      const z = x.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+      const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
+      const loss = xHat.sub(x).square().sum(1).div(D).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+      loss.backward();
+      clipGradNorm(params, o.gradClip);
+      optimizer.lr = lrAt(step, o);
+      optimizer.step();
+      ema.update();
+      // Accumulated on the device; read once per report, so steps never wait on a sync.
+      noGrad(() => lossSum.add_(loss.detach()));
+    });
+    windowSteps += 1;
+
+    if (step % o.progressEvery === 0 || step === o.steps) {
+      lastLoss = lossSum.item() / windowSteps;
+      lossSum.zero_();
+      if (!Number.isFinite(lastLoss)) {
+        const err = new FewstepError(`trainTeacher: the loss became ${lastLoss} by step ${step}; try a lower lr (now ${o.lr}) or a smaller gradClip (now ${o.gradClip})`);
+        lossSum.dispose();
+        ema.dispose();
+        optimizer.dispose();
+        model.dispose();
+        throw err;
+      }
+      const now = performance.now();
+      const itPerSec = (windowSteps * 1000) / Math.max(now - windowStart, 1e-3);
+      onProgress?.({ step, steps: o.steps, loss: lastLoss, itPerSec, etaSec: (o.steps - step) / itPerSec });
+      windowSteps = 0;
+      windowStart = performance.now();
+      // A turn of the event loop: lets a SIGINT handler abort `signal`, and finalizers run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0) {
+      save();
+      savedAt = step;
+    }
+  }
+  if (savedAt !== step) save();
+  lossSum.dispose();
+
+  const emaNamed = () => new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]]));
+  return {
+    model,
+    ema,
+    optimizer,
+    generator,
+    step,
+    stopped,
+    loss: lastLoss,
+    emaNamed,
+    emaModel: () => {
+      const copy = new MlpDenoiser(new ParamStore({ seed: o.seed }), model.config);
+      copy.loadWeights(emaNamed());
+      return copy;
+    },
+    dispose: () => {
+      ema.dispose();
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+function failMissing(path: string, name: string): never {
+  throw new CheckpointError(`${path}: missing tensor ${name}`);
+}
+
+
+// ---- progress ---------------------------------------------------------------------------------
+
+function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return "?";
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/**
+ * A progress callback writing to `stream`: on a TTY one bar redrawn in place (`\r`), finished
+ * with a newline at the last step; otherwise one plain line per report (for log files and CI).
+ * @param stream @default process.stderr
+ * @param label what is training @default "teacher"
+ */
+export function progressPrinter(stream: NodeJS.WriteStream = process.stderr, label = "teacher"): (p: TrainProgress) => void {
+  return (p) => {
+    const stats = `step ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  ${p.itPerSec.toFixed(p.itPerSec < 10 ? 1 : 0)} it/s  ETA ${formatDuration(p.etaSec)}`;
+    if (stream.isTTY) {
+      const width = 24;
+      const filled = Math.round((width * p.step) / p.steps);
+      stream.write(`\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${stats}\x1b[K${p.step === p.steps ? "\n" : ""}`);
+    } else {
+      stream.write(`${label} ${stats}\n`);
+    }
+  };
+}

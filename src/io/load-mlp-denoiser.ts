@@ -1,0 +1,70 @@
+// Rebuilding an MlpDenoiser from a fewstep checkpoint (checkpoint.ts): the architecture comes from
+// the checkpoint's metadata ("model": { kind, config }), the weights from its EMA averages when
+// saved (the weights one samples with) or else its parameters. With `wInput: true` a teacher's
+// checkpoint becomes a stage-one student (DESIGN.md section 4): the missing w path starts with its
+// last layer at zero, so the student computes exactly the teacher's x-hat at every w.
+import { ConfigError } from "../engine/index.js";
+import { MlpDenoiser, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from "../nn/mlp-denoiser.js";
+import { ParamStore } from "../nn/param-store.js";
+import { disposeCheckpoint, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { CheckpointError } from "./errors.js";
+
+/** Options of loadMlpDenoiser. */
+export interface LoadMlpDenoiserOptions {
+  /**
+   * Whether the model takes w. `true` on a checkpoint without a w path adds a fresh one (last layer
+   * zero); `false` on one with a w path is an error (dropping it would change the model).
+   * @default the checkpoint's own config.wInput
+   */
+  wInput?: boolean;
+  /** Load the raw parameters even when EMA averages are saved. @default false */
+  ignoreEma?: boolean;
+  /** Seed of the store; only draws the first layer of an added w path. @default 0 */
+  seed?: number;
+}
+
+/** The model description saved under metadata.model by trainers, checked and resolved. */
+export function mlpConfigFromMetadata(path: string, metadata: Record<string, unknown>): MlpDenoiserConfig {
+  const model = metadata.model as { kind?: unknown; config?: unknown } | undefined;
+  if (!model || typeof model !== "object" || model.kind !== "mlp-denoiser" || typeof model.config !== "object" || model.config === null) {
+    throw new CheckpointError(`${path}: not an MLP denoiser checkpoint: metadata.model must be { kind: "mlp-denoiser", config }, got ${JSON.stringify(model)?.slice(0, 120)}`);
+  }
+  try {
+    return resolveMlpDenoiserConfig(model.config as MlpDenoiserConfig);
+  } catch (err) {
+    throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Builds the model of an already loaded checkpoint (does not dispose it). */
+export function mlpDenoiserFromCheckpoint(path: string, checkpoint: Checkpoint, opts: LoadMlpDenoiserOptions = {}): MlpDenoiser {
+  const config = mlpConfigFromMetadata(path, checkpoint.metadata);
+  if (opts.wInput === false && config.wInput) {
+    throw new ConfigError(`${path}: the checkpoint's model takes w (a stage-one student); it cannot be loaded without its w input`);
+  }
+  const model = new MlpDenoiser(new ParamStore({ seed: opts.seed ?? 0 }), { ...config, wInput: opts.wInput ?? config.wInput });
+  const weights = !opts.ignoreEma && checkpoint.ema ? checkpoint.ema : checkpoint.params;
+  try {
+    model.loadWeights(weights);
+  } catch (err) {
+    model.dispose();
+    throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return model;
+}
+
+/**
+ * Loads an MlpDenoiser from a checkpoint written by trainTeacher (or any writer that stores
+ * `metadata.model = model.metadata()`): EMA weights when present, else the parameters.
+ * @throws CheckpointError naming `path`: unreadable, not a fewstep checkpoint, not an MLP denoiser,
+ *   missing/unexpected parameter names or shapes
+ * @throws ConfigError when `wInput: false` is asked of a w-input checkpoint
+ */
+export function loadMlpDenoiser(path: string, opts: LoadMlpDenoiserOptions = {}): MlpDenoiser {
+  const checkpoint = loadCheckpoint(path);
+  try {
+    return mlpDenoiserFromCheckpoint(path, checkpoint, opts);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+}
