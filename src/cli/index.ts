@@ -9,6 +9,7 @@ Usage: fewstep <command> [options]
 
 Commands:
   sample        sample an exact mixture teacher or a trained model to .npy
+  train-teacher train a class-conditional MLP teacher on a Gaussian mixture
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
@@ -46,6 +47,10 @@ const COMMANDS: Record<string, () => Promise<{ spec: CommandSpec; run: (flags: P
   sample: async () => {
     const m = await import("./commands/sample.js");
     return { spec: m.sampleSpec, run: m.runSample };
+  },
+  "train-teacher": async () => {
+    const m = await import("./commands/train-teacher.js");
+    return { spec: m.trainTeacherSpec, run: m.runTrainTeacher };
   },
   "eval-mixture": async () => {
     const m = await import("./commands/eval-mixture.js");
