@@ -208,6 +208,13 @@ function findAddon(): string {
 function load(): NativeAddon {
   const path = process.env.FEWSTEP_ADDON ?? findAddon();
   const require = createRequire(import.meta.url);
+  // libgomp (libtorch's OpenMP) spins its idle workers for ~300k iterations by default; on a small
+  // machine they then hold the cores OpenBLAS's own threads need for the next matrix product.
+  // A short spin measured 3.5x faster MLP training (8.5 -> 31 steps/s) at equal conv-net speed
+  // (BENCHMARKS.md). libgomp reads the variable once, when the addon loads libtorch; it is removed
+  // again so child processes (benchmark peers) see the user's own environment.
+  const tuneSpin = process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined && process.env.FEWSTEP_GOMP_SPINCOUNT !== "default";
+  if (tuneSpin) process.env.GOMP_SPINCOUNT = process.env.FEWSTEP_GOMP_SPINCOUNT ?? "10000";
   let addon: NativeAddon;
   try {
     addon = require(path) as NativeAddon;
@@ -216,6 +223,8 @@ function load(): NativeAddon {
       `fewstep's native addon at ${path} failed to load: ${(error as Error).message}. ` +
         "Rebuild it with `npm run build:native` against the libtorch on this machine.",
     );
+  } finally {
+    if (tuneSpin) delete process.env.GOMP_SPINCOUNT;
   }
   addon.setErrorClass(TorchError);
   return addon;
