@@ -69,8 +69,8 @@ interface PeerResult {
   [key: string]: unknown;
 }
 
-function runPeer(command: string, args: string[]): PeerResult {
-  const out = execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
+function runPeer(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): PeerResult {
+  const out = execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24, env });
   const line = out.trim().split("\n").pop()!;
   return JSON.parse(line) as PeerResult;
 }
@@ -78,6 +78,9 @@ function runPeer(command: string, args: string[]): PeerResult {
 const threads = getNumThreads();
 const fewstepTimes: Record<NetName, number[]> = { unet: [], mlp: [] };
 const torchTimes: Record<NetName, number[]> = { unet: [], mlp: [] };
+// PyTorch again with the libgomp spin fewstep sets at load (GOMP_SPINCOUNT=10000, src/engine/native.ts),
+// so the table separates the binding's cost from that setting's effect.
+const torchSpinTimes: Record<NetName, number[]> = { unet: [], mlp: [] };
 let torchInfo: PeerResult | undefined;
 for (let r = 0; r < rounds; r++) {
   for (const net of nets) {
@@ -87,6 +90,9 @@ for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds}: pytorch\n`);
   torchInfo = runPeer("/usr/bin/python3", [join(repo, "bench", "engine", "peer_torch.py"), "--threads", String(threads), "--warmup", String(warmup), "--steps", String(steps), "--sanity-steps", "0"]);
   for (const net of nets) torchTimes[net].push(...torchInfo.results[net].times_ms);
+  process.stderr.write(`round ${r + 1}/${rounds}: pytorch with GOMP_SPINCOUNT=10000\n`);
+  const spin = runPeer("/usr/bin/python3", [join(repo, "bench", "engine", "peer_torch.py"), "--threads", String(threads), "--warmup", String(warmup), "--steps", String(steps), "--sanity-steps", "0"], { ...process.env, GOMP_SPINCOUNT: "10000" });
+  for (const net of nets) torchSpinTimes[net].push(...spin.results[net].times_ms);
 }
 // TF.js: per-step ms at batch 64 (the conv net measured at tfjsUnetBatch and scaled, see above).
 let tfjs: { version: string; ms: Record<NetName, number> } | undefined;
@@ -102,18 +108,19 @@ const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
 const rows = nets.map((net) => {
   const f = median(fewstepTimes[net]);
   const p = median(torchTimes[net]);
+  const ps = median(torchSpinTimes[net]);
   const t = tfjs ? tfjs.ms[net] : NaN;
-  return `| ${net} | ${fmt(f)} | ${fmt(p)} | ${tfjs ? fmt(t) : "-"} | **${(f / p).toFixed(3)}** | ${tfjs ? (t / f).toFixed(0) : "-"} |`;
+  return `| ${net} | ${fmt(f)} | ${fmt(p)} | ${fmt(ps)} | ${tfjs ? fmt(t) : "-"} | **${(f / p).toFixed(3)}** | **${(f / ps).toFixed(3)}** | ${tfjs ? (t / f).toFixed(0) : "-"} |`;
 });
 const blas = blasInfo();
 const table = [
   `### Engine training step (${new Date().toISOString().slice(0, 10)})`,
   "",
   `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${threads} libtorch threads; libtorch ${torchVersion()} (fewstep) and torch ${String(torchInfo?.torch)} (PyTorch); BLAS ${blas.path ?? blas.kind}; TF.js ${tfjs?.version ?? "not run"} cpu backend.`,
-  `Command: \`npm run bench:engine -- --rounds ${rounds} --steps ${steps} --warmup ${warmup} --tfjs-steps ${tfjsSteps}\`. Median ms per step over ${rounds * steps} steps (fewstep, PyTorch, alternating rounds) and for TF.js ${tfjsSteps} steps (MLP) and 1 step of the conv net at batch ${tfjsUnetBatch}, scaled to batch 64.`,
+  `Command: \`npm run bench:engine -- --rounds ${rounds} --steps ${steps} --warmup ${warmup} --tfjs-steps ${tfjsSteps}\`. Median ms per step over ${rounds * steps} steps (fewstep, PyTorch, PyTorch with fewstep's GOMP_SPINCOUNT=10000; alternating rounds) and for TF.js ${tfjsSteps} steps (MLP) and 1 step of the conv net at batch ${tfjsUnetBatch}, scaled to batch 64.`,
   "",
-  "| net | fewstep ms | PyTorch ms | TF.js cpu ms | fewstep/PyTorch | TF.js/fewstep |",
-  "| --- | --- | --- | --- | --- | --- |",
+  "| net | fewstep ms | PyTorch ms | PyTorch, spin 10000, ms | TF.js cpu ms | fewstep/PyTorch | fewstep/PyTorch (same spin) | TF.js/fewstep |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- |",
   ...rows,
   "",
 ].join("\n");
