@@ -20,6 +20,8 @@ export interface ErrorTableOptions {
   sampler?: SamplerName;
   /** "teacher": the model is guided by combining two predictions; "input": w goes in as cond.w. @default "teacher" */
   guidance?: "teacher" | "input";
+  /** Precision the scored model runs in (trained models: float32). @default "float64" */
+  modelDType?: "float32" | "float64";
   onCell?: (cell: ErrorCell) => void;
 }
 
@@ -50,7 +52,7 @@ export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: 
     );
     for (const steps of opts.steps) {
       const distance = tidy(() => {
-        const x = sampleGuided(model, z.to(modelDType(model, z)), {
+        const x = sampleGuided(model, z.to(opts.modelDType ?? "float64"), {
           sampler: opts.sampler ?? "ddim",
           steps,
           w,
@@ -70,11 +72,6 @@ export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: 
   z.dispose();
   labels.dispose();
   return cells;
-}
-
-// Trained models run in float32; the exact teacher in float64. A model may say which it wants.
-function modelDType(model: Denoiser & { dtype?: "float32" | "float64" }, z: Tensor): "float32" | "float64" {
-  return model.dtype ?? (z.dtype === "float32" ? "float32" : "float64");
 }
 
 /** The table as Markdown: rows N, columns w. */

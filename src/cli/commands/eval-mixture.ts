@@ -49,6 +49,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
       seed: flags.seed as number,
       sampler: flags.sampler as "ddim",
       guidance: source?.guidance ?? "teacher",
+      modelDType: source?.dtype ?? "float64",
       onCell: (c) => console.error(`  w = ${c.w}  N = ${c.steps}: mean distance ${c.meanDistance.toPrecision(4)}`),
     });
     const markdown = errorTableMarkdown(cells);
