@@ -170,3 +170,16 @@ test("samplers free their temporaries, clip only the final sample, and check the
   assert.equal(liveTensors(), before);
   g.dispose();
 });
+
+test("ddimStep with per-example times equals the scalar form, and s = 0 gives x-hat", () =>
+  tidy(() => {
+    const g = new Generator(4);
+    const z = randn([3, 2], g, { dtype: "float64" });
+    const xHat = randn([3, 2], g, { dtype: "float64" });
+    const ts = [0.9, 0.5, 0.25];
+    const ss = [0.7, 0.25, 0];
+    const batched = ddimStep(z, xHat, tensor(new Float64Array(ts)), tensor(new Float64Array(ss))).toNumbers();
+    const rows = ts.map((t, i) => ddimStep(z.narrow(0, i, 1), xHat.narrow(0, i, 1), t, ss[i]).toNumbers()).flat();
+    assertClose(batched, rows, { atol: 1e-12 });
+    assert.deepEqual(batched.slice(4), xHat.narrow(0, 2, 1).toNumbers());
+  }));
