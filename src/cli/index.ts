@@ -10,6 +10,8 @@ Usage: fewstep <command> [options]
 Commands:
   sample        sample an exact mixture teacher or a trained model to .npy
   train-teacher train a class-conditional MLP teacher on a Gaussian mixture
+  distill stage-one  a student that takes w and matches the guided teacher in one call
+  distill stage-two  progressive distillation of that student down to 1-4 steps
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
@@ -52,6 +54,14 @@ const COMMANDS: Record<string, () => Promise<{ spec: CommandSpec; run: (flags: P
     const m = await import("./commands/train-teacher.js");
     return { spec: m.trainTeacherSpec, run: m.runTrainTeacher };
   },
+  "distill stage-one": async () => {
+    const m = await import("./commands/distill.js");
+    return { spec: m.stageOneSpec, run: m.runStageOneCommand };
+  },
+  "distill stage-two": async () => {
+    const m = await import("./commands/distill.js");
+    return { spec: m.stageTwoSpec, run: m.runStageTwoCommand };
+  },
   "eval-mixture": async () => {
     const m = await import("./commands/eval-mixture.js");
     return { spec: m.evalMixtureSpec, run: m.runEvalMixture };
@@ -68,7 +78,9 @@ export async function main(argv: string[]): Promise<number> {
       args.splice(threadsAt, 2);
       process.env.FEWSTEP_THREADS = String(threads); // read when the engine loads (lazily, below)
     }
-    const [command, ...rest] = args;
+    // two-word commands: `fewstep distill stage-one`
+    const twoWord = args.length >= 2 && `${args[0]} ${args[1]}` in COMMANDS;
+    const [command, ...rest] = twoWord ? [`${args[0]} ${args[1]}`, ...args.slice(2)] : args;
     if (command === undefined || command === "help" || command === "--help" || command === "-h") {
       console.log(HELP);
       return 0;

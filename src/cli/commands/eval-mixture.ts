@@ -34,7 +34,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
     return s;
   });
   const mixture = loadMixture(flags.mixture as string);
-  const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: Math.max(...ws), steps: Math.min(...steps) }) : undefined;
+  const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: ws, steps }) : undefined;
   if (source && source.dim !== mixture.dim) throw new FewstepError(`--model has dimension ${source.dim} but --mixture ${flags.mixture} has ${mixture.dim}`);
   const outDir = flags["out-dir"] as string | undefined;
   if (outDir && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });

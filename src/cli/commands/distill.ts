@@ -1,0 +1,140 @@
+// `fewstep distill stage-one` and `fewstep distill stage-two`: guided distillation of a teacher
+// (the exact mixture teacher or a trained checkpoint) into w-conditioned few-step students.
+// Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
+// --resume yes continues from the last checkpoint.
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FewstepError } from "../../engine/errors.js";
+import type { CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
+
+const common: FlagSpec[] = [
+  { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec" },
+  { name: "out-dir", kind: "path", meta: "DIR", default: "runs/distill", help: "run folder for checkpoints, config.json and log.jsonl" },
+  { name: "w-min", kind: "number", meta: "W", min: 0, default: 0, help: "smallest guidance weight the student takes" },
+  { name: "w-max", kind: "number", meta: "W", min: 0, default: 4, help: "largest guidance weight the student takes" },
+  { name: "single-w", kind: "number", meta: "W", min: 0, help: "the single-w baseline: distill for this one w (overrides --w-min/--w-max)" },
+  { name: "batch-size", kind: "int", meta: "B", min: 1, default: 256, help: "examples per step" },
+  { name: "lr", kind: "number", meta: "LR", min: 0, help: "starting learning rate, annealed linearly to 0 (default: 1e-4; 1e-3 for a stage-one student trained from scratch)" },
+  { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of every random draw" },
+  { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 500, help: "steps between checkpoints" },
+  { name: "resume", kind: "string", meta: "yes|no", choices: ["yes", "no"], default: "no", help: "continue from the run folder's checkpoints" },
+];
+
+export const stageOneSpec: CommandSpec = {
+  name: "distill stage-one",
+  summary: "stage one: a student that takes w and matches the guided teacher in one call",
+  usage: "fewstep distill stage-one [--teacher ckpt] [--mixture NAME] [--out-dir DIR] [flags]",
+  flags: [
+    { name: "teacher", kind: "path", meta: "FILE", help: "a trained teacher checkpoint; without it the exact mixture teacher (student trained from scratch)" },
+    { name: "steps", kind: "int", meta: "N", min: 1, default: 4000, help: "optimizer steps" },
+    { name: "hidden", kind: "int", meta: "H", min: 1, default: 256, help: "student width (exact teacher only; otherwise the teacher's)" },
+    { name: "depth", kind: "int", meta: "D", min: 1, default: 4, help: "student blocks (exact teacher only)" },
+    ...common,
+  ],
+  examples: ["fewstep distill stage-one --mixture ring2d --out-dir runs/ring2d-distill", "fewstep distill stage-one --teacher runs/ring2d-teacher/teacher.safetensors --out-dir runs/ring2d-distill"],
+};
+
+export const stageTwoSpec: CommandSpec = {
+  name: "distill stage-two",
+  summary: "stage two: progressive distillation of the stage-one student, halving N down to the target",
+  usage: "fewstep distill stage-two [--out-dir DIR] [--from stage-one.safetensors] [flags]",
+  flags: [
+    { name: "from", kind: "path", meta: "FILE", help: "the stage-one checkpoint (default: <out-dir>/stage-one.safetensors)" },
+    { name: "start-steps", kind: "int", meta: "N0", min: 2, default: 1024, help: "steps of the first teacher; the first student has N0/2" },
+    { name: "target-steps", kind: "int", meta: "N", min: 1, default: 1, help: "the last student's steps" },
+    { name: "steps-per-halving", kind: "int", meta: "K", min: 1, default: 1000, help: "optimizer steps per halving" },
+    ...common,
+  ],
+  examples: ["fewstep distill stage-two --out-dir runs/ring2d-distill --start-steps 64 --target-steps 1"],
+};
+
+function range(flags: ParsedFlags): { wMin: number; wMax: number } {
+  if (flags["single-w"] !== undefined) return { wMin: flags["single-w"] as number, wMax: flags["single-w"] as number };
+  const r = { wMin: flags["w-min"] as number, wMax: flags["w-max"] as number };
+  if (r.wMax < r.wMin) throw new FewstepError(`--w-max ${r.wMax} is below --w-min ${r.wMin}`);
+  return r;
+}
+
+async function prepare(flags: ParsedFlags, command: string) {
+  const { loadMixture } = await import("../../diffusion/mixture.js");
+  const { progressPrinter } = await import("../../diffusion/train-teacher.js");
+  const outDir = flags["out-dir"] as string;
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `config-${command}.json`), JSON.stringify({ command: `distill ${command}`, ...flags }, null, 2));
+  const logPath = join(outDir, "log.jsonl");
+  const controller = new AbortController();
+  const onSigint = () => {
+    console.error("\nfewstep: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  };
+  process.once("SIGINT", onSigint);
+  const printers = new Map<string, ReturnType<typeof progressPrinter>>();
+  const onProgress = (p: import("../../diffusion/train-teacher.js").TrainProgress & { stage: string }) => {
+    if (!printers.has(p.stage)) printers.set(p.stage, progressPrinter(process.stderr, p.stage));
+    printers.get(p.stage)!(p);
+    appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...p })}\n`);
+  };
+  const mixture = loadMixture(flags.mixture as string);
+  return { mixture, outDir, controller, onProgress, done: () => process.removeListener("SIGINT", onSigint) };
+}
+
+export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
+  const { runStageOne } = await import("../../distill/pipeline.js");
+  const { GaussianMixture } = await import("../../diffusion/mixture.js");
+  const { mixture, outDir, controller, onProgress, done } = await prepare(flags, "stage-one");
+  const data = new GaussianMixture(mixture.spec, { dtype: "float32" });
+  try {
+    const result = await runStageOne({
+      teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", denoiser: mixture.denoiser, nullLabel: mixture.nullLabel, name: flags.mixture as string },
+      dataset: data,
+      outDir,
+      range: range(flags),
+      steps: flags.steps as number,
+      student: { hidden: flags.hidden as number, depth: flags.depth as number },
+      batchSize: flags["batch-size"] as number,
+      lr: flags.lr as number | undefined,
+      seed: flags.seed as number,
+      resume: flags.resume === "yes",
+      checkpointEvery: flags["checkpoint-every"] as number,
+      onProgress,
+      signal: controller.signal,
+    });
+    console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${result.path}`);
+  } finally {
+    done();
+    data.dispose();
+    mixture.dispose();
+  }
+}
+
+export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
+  const { runStageTwo, stageOnePath } = await import("../../distill/pipeline.js");
+  const { GaussianMixture } = await import("../../diffusion/mixture.js");
+  const { mixture, outDir, controller, onProgress, done } = await prepare(flags, "stage-two");
+  const data = new GaussianMixture(mixture.spec, { dtype: "float32" });
+  try {
+    const result = await runStageTwo({
+      from: (flags.from as string | undefined) ?? stageOnePath(outDir),
+      dataset: data,
+      outDir,
+      range: range(flags),
+      startSteps: flags["start-steps"] as number,
+      targetSteps: flags["target-steps"] as number,
+      stepsPerHalving: flags["steps-per-halving"] as number,
+      batchSize: flags["batch-size"] as number,
+      lr: flags.lr as number | undefined,
+      seed: flags.seed as number,
+      resume: flags.resume === "yes",
+      checkpointEvery: flags["checkpoint-every"] as number,
+      onProgress,
+      signal: controller.signal,
+    });
+    const list = [...result.paths.entries()].map(([n, p]) => `N=${n}: ${p}`).join(", ");
+    console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${list}`);
+  } finally {
+    done();
+    data.dispose();
+    mixture.dispose();
+  }
+}

@@ -1,0 +1,186 @@
+// Running the stages: where students come from, where checkpoints go, what their metadata says.
+//   stage one:  <outDir>/stage-one.safetensors        (w-input student, any number of steps)
+//   stage two:  <outDir>/student-N<N>.safetensors      (one per halving, N0/2 ... target N)
+// Metadata "distill" = { stage, steps (N, or null for stage one), wMin, wMax, teacher } lets a
+// checkpoint refuse a w or N it was not distilled for (cli/model-loading.ts).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "../engine/index.js";
+import type { Denoiser } from "../diffusion/denoiser.js";
+import type { VectorDataset } from "../diffusion/dataset.js";
+import type { TrainProgress } from "../diffusion/train-teacher.js";
+import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
+import { loadMlpDenoiser } from "../io/load-mlp-denoiser.js";
+import { MlpDenoiser } from "../nn/mlp-denoiser.js";
+import { ParamStore } from "../nn/param-store.js";
+import { distillLoop } from "./loop.js";
+import { stageOneLoss, type WRange } from "./stage-one.js";
+import { stageTwoLoss } from "./stage-two.js";
+
+export interface DistillMetadata extends WRange {
+  stage: "one" | "two";
+  /** The N a stage-two student was distilled for; null for stage one. */
+  steps: number | null;
+  /** What it was distilled from. */
+  teacher: string;
+}
+
+/** Where the stage-one teacher comes from: the exact mixture, or a trained checkpoint. */
+export type StageOneTeacher =
+  | { kind: "exact"; denoiser: Denoiser; nullLabel: number; name: string }
+  | { kind: "checkpoint"; path: string };
+
+interface Common {
+  dataset: VectorDataset;
+  outDir: string;
+  range: WRange;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  resume?: boolean;
+  checkpointEvery?: number;
+  onProgress?: ((p: TrainProgress & { stage: string }) => void) | null;
+  signal?: AbortSignal;
+}
+
+export interface StageOneOptions extends Common {
+  teacher: StageOneTeacher;
+  steps: number;
+  /** Architecture of a student trained from scratch (exact teacher). @default hidden 256, depth 4 */
+  student?: { hidden?: number; depth?: number };
+}
+
+function checkRange(range: WRange): void {
+  if (!(range.wMin >= 0 && range.wMax >= range.wMin)) throw new ConfigError(`w range must satisfy 0 <= wMin <= wMax, got [${range.wMin}, ${range.wMax}]`);
+}
+
+export const stageOnePath = (outDir: string) => join(outDir, "stage-one.safetensors");
+export const stageTwoPath = (outDir: string, steps: number) => join(outDir, `student-N${steps}.safetensors`);
+
+/** Stage one; returns the checkpoint path. */
+export async function runStageOne(o: StageOneOptions): Promise<{ path: string; stopped: boolean }> {
+  checkRange(o.range);
+  const path = stageOnePath(o.outDir);
+  const fromTeacher = o.teacher.kind === "checkpoint";
+  // A student initialised from a teacher checkpoint starts right: a small lr refines it (released
+  // setting 1e-4). From scratch (exact teacher) it must learn everything: 1e-3.
+  const lr = o.lr ?? (fromTeacher ? 1e-4 : 1e-3);
+  let teacher: MlpDenoiser | undefined;
+  let student: MlpDenoiser;
+  let denoiser: Denoiser;
+  let nullLabel: number;
+  let teacherDType: "float32" | "float64";
+  if (o.teacher.kind === "checkpoint") {
+    teacher = loadMlpDenoiser(o.teacher.path, { wInput: false });
+    student = loadMlpDenoiser(o.teacher.path, { wInput: true, seed: o.seed ?? 0 });
+    denoiser = teacher.denoiser;
+    nullLabel = teacher.config.numClasses;
+    teacherDType = "float32";
+  } else {
+    student = new MlpDenoiser(new ParamStore({ seed: o.seed ?? 0 }), {
+      dim: o.dataset.dim,
+      numClasses: o.dataset.numClasses,
+      hidden: o.student?.hidden ?? 256,
+      depth: o.student?.depth ?? 4,
+      wInput: true,
+      wMax: Math.max(o.range.wMax, 1),
+    });
+    denoiser = o.teacher.denoiser;
+    nullLabel = o.teacher.nullLabel;
+    teacherDType = "float64";
+  }
+  const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}` };
+  try {
+    const result = await distillLoop({
+      student,
+      loss: (generator) => stageOneLoss({ teacher: denoiser, teacherDType, nullLabel, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
+      steps: o.steps,
+      lr,
+      seed: o.seed ?? 0,
+      metadata: { distill: meta },
+      checkpointPath: path,
+      checkpointEvery: o.checkpointEvery,
+      resume: o.resume && existsSync(path),
+      onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: "stage one" }),
+      signal: o.signal,
+    });
+    return { path, stopped: result.stopped };
+  } finally {
+    teacher?.dispose();
+    student.dispose();
+  }
+}
+
+export interface StageTwoOptions extends Common {
+  /** The stage-one checkpoint (a w-input model). */
+  from: string;
+  /** Steps of the first teacher (the stage-one student sampled with N0 steps). @default 1024 */
+  startSteps?: number;
+  /** Stop at this many steps. @default 1 */
+  targetSteps?: number;
+  /** Optimizer steps per halving. */
+  stepsPerHalving: number;
+}
+
+/** Halves N from startSteps down to targetSteps; returns each student's checkpoint path by N. */
+export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<number, string>; stopped: boolean }> {
+  checkRange(o.range);
+  const start = o.startSteps ?? 1024;
+  const target = o.targetSteps ?? 1;
+  const isPowerOfTwoMultiple = (a: number, b: number) => Number.isInteger(Math.log2(a / b)) && a > b;
+  if (!Number.isInteger(start) || !Number.isInteger(target) || target < 1 || !isPowerOfTwoMultiple(start, target)) {
+    throw new ConfigError(`stage two halves N: startSteps (${start}) must be targetSteps (${target}) times a power of two, both positive integers`);
+  }
+  const paths = new Map<number, string>();
+  let teacherPath = o.from;
+  for (let steps = start / 2; steps >= target; steps /= 2) {
+    const path = stageTwoPath(o.outDir, steps);
+    paths.set(steps, path);
+    if (o.resume && existsSync(path) && isComplete(path)) {
+      teacherPath = path;
+      continue;
+    }
+    // The student starts from its teacher's weights; the teacher is frozen.
+    const teacher = loadMlpDenoiser(teacherPath, { wInput: true });
+    const student = loadMlpDenoiser(teacherPath, { wInput: true });
+    const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath };
+    try {
+      const result = await distillLoop({
+        student,
+        loss: (generator) => stageTwoLoss({ teacher: teacher.denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
+        steps: o.stepsPerHalving,
+        lr: o.lr ?? 1e-4,
+        // each halving its own stream, so a resumed halving does not depend on earlier ones' draws
+        seed: (o.seed ?? 0) + steps,
+        metadata: { distill: meta },
+        checkpointPath: path,
+        checkpointEvery: o.checkpointEvery,
+        resume: o.resume && existsSync(path),
+        onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: `stage two N=${steps}` }),
+        signal: o.signal,
+      });
+      if (result.stopped) return { paths, stopped: true };
+    } finally {
+      teacher.dispose();
+      student.dispose();
+    }
+    teacherPath = path;
+  }
+  return { paths, stopped: false };
+}
+
+function isComplete(path: string): boolean {
+  const checkpoint = loadCheckpoint(path);
+  try {
+    const { step, steps } = checkpoint.metadata as { step?: number; steps?: number };
+    return typeof step === "number" && step === steps;
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+}
+
+/** The distillation facts of a checkpoint, or null for a teacher. */
+export function distillMetadata(metadata: Record<string, unknown>): DistillMetadata | null {
+  const d = metadata.distill as DistillMetadata | undefined;
+  return d && (d.stage === "one" || d.stage === "two") ? d : null;
+}
