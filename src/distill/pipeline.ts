@@ -39,6 +39,8 @@ interface Common {
   seed?: number;
   resume?: boolean;
   checkpointEvery?: number;
+  /** Steps between progress reports (and Ctrl-C checks). @default 100 */
+  progressEvery?: number;
   onProgress?: ((p: TrainProgress & { stage: string }) => void) | null;
   signal?: AbortSignal;
 }
@@ -100,6 +102,7 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
       metadata: { distill: meta },
       checkpointPath: path,
       checkpointEvery: o.checkpointEvery,
+      progressEvery: o.progressEvery,
       resume: o.resume && existsSync(path),
       onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: "stage one" }),
       signal: o.signal,
@@ -155,6 +158,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
         metadata: { distill: meta },
         checkpointPath: path,
         checkpointEvery: o.checkpointEvery,
+        progressEvery: o.progressEvery,
         resume: o.resume && existsSync(path),
         onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: `stage two N=${steps}` }),
         signal: o.signal,
