@@ -8,6 +8,7 @@ const HELP = `fewstep: guided diffusion distillation on libtorch
 Usage: fewstep <command> [options]
 
 Commands:
+  quickstart    guided distillation end to end on a built-in 2-D mixture, with a report
   sample        sample an exact mixture teacher or a trained model to .npy
   train-teacher train a class-conditional MLP teacher on a Gaussian mixture
   distill stage-one  a student that takes w and matches the guided teacher in one call
@@ -53,6 +54,10 @@ const COMMANDS: Record<string, () => Promise<{ spec: CommandSpec; run: (flags: P
   "train-teacher": async () => {
     const m = await import("./commands/train-teacher.js");
     return { spec: m.trainTeacherSpec, run: m.runTrainTeacher };
+  },
+  quickstart: async () => {
+    const m = await import("./commands/quickstart.js");
+    return { spec: m.quickstartSpec, run: m.runQuickstartCommand };
   },
   "distill stage-one": async () => {
     const m = await import("./commands/distill.js");

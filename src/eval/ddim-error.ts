@@ -20,6 +20,8 @@ export interface ErrorTableOptions {
   sampler?: SamplerName;
   /** "teacher": the model is guided by combining two predictions; "input": w goes in as cond.w. @default "teacher" */
   guidance?: "teacher" | "input";
+  /** Reference samples by w, computed once by referenceSamples() and shared across models. @default computed here */
+  references?: Map<number, Tensor>;
   /** Precision the scored model runs in (trained models: float32). @default "float64" */
   modelDType?: "float32" | "float64";
   onCell?: (cell: ErrorCell) => void;
@@ -41,15 +43,23 @@ export function tableInputs(mixture: GaussianMixture, n: number, seed: number): 
   });
 }
 
+/** The exact teacher's guided DDIM samples (referenceSteps, default 1024) for each w, from tableInputs(n, seed). */
+export function referenceSamples(mixture: GaussianMixture, ws: number[], opts: { n?: number; seed?: number; referenceSteps?: number } = {}): Map<number, Tensor> {
+  const { z, labels } = tableInputs(mixture, opts.n ?? 1000, opts.seed ?? 0);
+  const out = new Map(ws.map((w) => [w, keep(sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }))]));
+  z.dispose();
+  labels.dispose();
+  return out;
+}
+
 /** Mean distance of `model`'s samples to the exact teacher's reference map, per (w, N). */
 export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: ErrorTableOptions): ErrorCell[] {
   const n = opts.n ?? 1000;
   const { z, labels } = tableInputs(mixture, n, opts.seed ?? 0);
   const cells: ErrorCell[] = [];
   for (const w of opts.ws) {
-    const reference = keep(
-      sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }),
-    );
+    const given = opts.references?.get(w);
+    const reference = given ?? keep(sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }));
     for (const steps of opts.steps) {
       const distance = tidy(() => {
         const x = sampleGuided(model, z.to(opts.modelDType ?? "float64"), {
@@ -67,7 +77,7 @@ export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: 
       cells.push(cell);
       opts.onCell?.(cell);
     }
-    reference.dispose();
+    if (!given) reference.dispose();
   }
   z.dispose();
   labels.dispose();
