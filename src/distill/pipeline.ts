@@ -3,7 +3,7 @@
 //   stage two:  <outDir>/student-N<N>.safetensors      (one per halving, N0/2 ... target N)
 // Metadata "distill" = { stage, steps (N, or null for stage one), wMin, wMax, teacher } lets a
 // checkpoint refuse a w or N it was not distilled for (cli/model-loading.ts).
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
@@ -62,6 +62,7 @@ export const stageTwoPath = (outDir: string, steps: number) => join(outDir, `stu
 /** Stage one; returns the checkpoint path. */
 export async function runStageOne(o: StageOneOptions): Promise<{ path: string; stopped: boolean }> {
   checkRange(o.range);
+  mkdirSync(o.outDir, { recursive: true });
   const path = stageOnePath(o.outDir);
   const fromTeacher = o.teacher.kind === "checkpoint";
   // A student initialised from a teacher checkpoint starts right: a small lr refines it (released
@@ -134,6 +135,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
   if (!Number.isInteger(start) || !Number.isInteger(target) || target < 1 || !isPowerOfTwoMultiple(start, target)) {
     throw new ConfigError(`stage two halves N: startSteps (${start}) must be targetSteps (${target}) times a power of two, both positive integers`);
   }
+  mkdirSync(o.outDir, { recursive: true });
   const paths = new Map<number, string>();
   let teacherPath = o.from;
   for (let steps = start / 2; steps >= target; steps /= 2) {

@@ -127,7 +127,9 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   timings.push(`| scoring | ${((performance.now() - t0) / 1000).toFixed(1)} s |`);
 
   // 4. Plots and report
-  const plots = writePlots(outDir, exact, mainDir, ws, n, seed, references);
+  // students shown beside the teacher: the fewest steps, and 4 steps when distilled
+  const plotSteps = [...new Set([minSteps, 4])].filter((steps) => steps < startSteps && steps >= minSteps);
+  const plots = writePlots(outDir, exact, mainDir, ws, n, seed, references, plotSteps);
   for (const r of references.values()) r.dispose();
   const seconds = (performance.now() - started) / 1000;
   const reportPath = join(outDir, "report.md");
@@ -138,7 +140,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   return { reportPath, rows, seconds };
 }
 
-function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws: number[], n: number, seed: number, references: Map<number, Tensor>): string[] {
+function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws: number[], n: number, seed: number, references: Map<number, Tensor>, plotSteps: number[]): string[] {
   const files: string[] = [];
   for (const w of ws) {
     tidy(() => {
@@ -147,7 +149,7 @@ function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws:
       const points = (t: Tensor) => t.to("float64").data() as Float64Array;
       const panels: ScatterPanel[] = [{ title: "Teacher DDIM-1024", points: points(references.get(w)!), labels: labelValues }];
       panels.push({ title: "Teacher DDIM-4 (8 calls)", points: points(sampleGuided(exact.denoiser, z, { sampler: "ddim", steps: 4, w, nullLabel: exact.nullLabel, labels })), labels: labelValues });
-      for (const steps of [1, 4]) {
+      for (const steps of plotSteps) {
         const model = loadMlpDenoiser(stageTwoPath(mainDir, steps));
         panels.push({
           title: `Student ${steps} step${steps > 1 ? "s" : ""}`,

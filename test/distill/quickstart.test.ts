@@ -1,0 +1,47 @@
+// The quick start's plumbing on a tiny budget: every method's row for every (N, w), finite
+// distances, plots and the JSON written. (Its quality is measured by the full run: docs/RESULTS.md.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runQuickstart } from "../../src/distill/quickstart.js";
+import { decodePng } from "../../src/io/png.js";
+
+test("quickstart writes a report with all methods, finite distances and plots", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-quickstart-"));
+  try {
+    const { reportPath, rows } = await runQuickstart({
+      outDir: dir,
+      ws: [0, 2],
+      steps: [1, 2],
+      hidden: 16,
+      stageOneSteps: 60,
+      startSteps: 4,
+      stepsPerHalving: 20,
+      baselineStageOneSteps: 30,
+      baselineStepsPerHalving: 10,
+      n: 40,
+      onProgress: null,
+      log: () => {},
+    });
+    const methods = ["teacher DDIM", "stage-one student, DDIM", "distilled student, deterministic", "distilled student, stochastic", "single-w baseline, deterministic"];
+    for (const steps of [1, 2]) {
+      for (const method of methods) {
+        const row = rows.find((r) => r.method === method && r.steps === steps);
+        assert.ok(row, `missing row ${method} N=${steps}`);
+        for (const w of [0, 2]) assert.ok(Number.isFinite(row.errors.get(w)) && row.errors.get(w)! >= 0, `${method} N=${steps} w=${w}`);
+      }
+    }
+    const text = readFileSync(reportPath, "utf8");
+    assert.match(text, /\| distilled student, stochastic \| 1 \| 1 \|/);
+    assert.match(text, /\| teacher DDIM \| 2 \| 4 \|/);
+    for (const w of [0, 2]) {
+      const png = decodePng(readFileSync(join(dir, `scatter-w${w}.png`)));
+      assert.ok(png.width > png.height, "panels side by side");
+    }
+    assert.ok(existsSync(join(dir, "report.json")));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
