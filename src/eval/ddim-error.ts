@@ -5,7 +5,7 @@ import { Generator, keep, randn, tidy, type Tensor } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
-import { meanDistance } from "./vector-metrics.js";
+import { meanDistance, slicedWasserstein } from "./vector-metrics.js";
 
 export interface ErrorTableOptions {
   ws: number[];
@@ -30,7 +30,10 @@ export interface ErrorTableOptions {
 export interface ErrorCell {
   w: number;
   steps: number;
+  /** mean_i ||x_i - x_ref,i||: paired, so it only makes sense for deterministic samplers. */
   meanDistance: number;
+  /** Sliced W1 between the samples and the reference samples: a distribution distance, fair to stochastic samplers too. */
+  slicedW1: number;
 }
 
 /** Fixed noise and labels for the table: the same for every model compared. */
@@ -71,9 +74,9 @@ export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: 
           labels,
           seed: opts.seed,
         });
-        return meanDistance(x, reference);
+        return [meanDistance(x, reference), slicedWasserstein(x, reference, { projections: 128 })];
       });
-      const cell = { w, steps, meanDistance: distance };
+      const cell = { w, steps, meanDistance: distance[0], slicedW1: distance[1] };
       cells.push(cell);
       opts.onCell?.(cell);
     }

@@ -7,6 +7,9 @@ export const quickstartSpec: CommandSpec = {
   summary: "guided distillation end to end on the built-in 2-D mixture, with a report (minutes on 2 CPU cores)",
   usage: "fewstep quickstart [--out-dir DIR] [flags]",
   flags: [
+    { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the mixture and its exact teacher (plots for 2-D only): ring2d, gauss64d or a JSON spec" },
+    { name: "hidden", kind: "int", meta: "H", min: 1, default: 64, help: "student MLP width" },
+    { name: "depth", kind: "int", meta: "D", min: 1, default: 2, help: "student MLP residual blocks" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/quickstart", help: "where checkpoints, report.md, report.json and scatter-w*.png go" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of training and of the scored noise" },
     { name: "n", kind: "int", meta: "N", min: 10, default: 1000, help: "pairs of (noise, label) scored per cell" },
@@ -22,6 +25,9 @@ export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
   const printers = new Map<string, ReturnType<typeof progressPrinter>>();
   const result = await runQuickstart({
     outDir: flags["out-dir"] as string,
+    mixture: flags.mixture as string,
+    hidden: flags.hidden as number,
+    depth: flags.depth as number,
     seed: flags.seed as number,
     n: flags.n as number,
     stageOneSteps: flags["stage-one-steps"] as number,
