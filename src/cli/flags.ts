@@ -1,5 +1,6 @@
 // Flag parsing for the `fewstep` commands: each command declares its flags once (name, kind,
 // default, help); parsing, validation and `--help` text all come from that declaration.
+import { readFileSync } from "node:fs";
 import { FewstepError } from "../engine/errors.js";
 
 export type FlagKind = "string" | "int" | "number" | "path" | "numbers";
@@ -35,13 +36,26 @@ export function helpText(spec: CommandSpec): string {
     const extra = [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
     return `${left}${f.help}${extra ? ` (${extra})` : ""}`;
   });
-  return [`fewstep ${spec.name}: ${spec.summary}`, "", `Usage: ${spec.usage}`, "", "Flags:", ...lines, ...(spec.examples ? ["", "Examples:", ...spec.examples.map((e) => `  ${e}`)] : [])].join("\n");
+  const config = `  --config FILE`.padEnd(width + 2) + "a JSON object of these flags, e.g. {\"steps\": 2000}; command-line flags override it";
+  return [`fewstep ${spec.name}: ${spec.summary}`, "", `Usage: ${spec.usage}`, "", "Flags:", ...lines, config, ...(spec.examples ? ["", "Examples:", ...spec.examples.map((e) => `  ${e}`)] : [])].join("\n");
 }
 
-/** Parses `--name value` / `--name=value` pairs; every error names the flag and the fix. */
+/**
+ * Parses `--name value` / `--name=value` pairs; every error names the flag and the fix.
+ * `--config FILE` reads a JSON object of the same flags ({"steps": 2000, "w-max": 4}); flags on the
+ * command line override it. The resolved flags are what commands save as the run's config.
+ */
 export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
   const byName = new Map(spec.flags.map((f) => [f.name, f]));
   const out: ParsedFlags = {};
+  const configAt = args.findIndex((a) => a === "--config" || a.startsWith("--config="));
+  if (configAt >= 0) {
+    const arg = args[configAt];
+    const path = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[configAt + 1];
+    if (!path) throw new FewstepError("--config needs a JSON file");
+    Object.assign(out, readConfig(path, spec, byName));
+    args = [...args.slice(0, configAt), ...args.slice(configAt + (arg.includes("=") ? 1 : 2))];
+  }
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith("--")) throw new FewstepError(`${spec.name}: unexpected argument '${arg}'; see \`fewstep ${spec.name} --help\``);
@@ -54,6 +68,32 @@ export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
     out[name] = convert(flag, raw);
   }
   for (const f of spec.flags) if (out[f.name] === undefined && f.default !== undefined) out[f.name] = f.default;
+  return out;
+}
+
+function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpec>): ParsedFlags {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new FewstepError(`--config ${path}: ${(error as Error).message}`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new FewstepError(`--config ${path}: must hold a JSON object of flags, e.g. {"steps": 2000}`);
+  const out: ParsedFlags = {};
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    const flag = byName.get(key);
+    if (!flag) {
+      problems.push(`unknown field "${key}" (known: ${spec.flags.map((f) => f.name).join(", ")})`);
+      continue;
+    }
+    try {
+      out[key] = convert(flag, Array.isArray(value) ? value.join(",") : String(value));
+    } catch (error) {
+      problems.push(`field "${key}": ${(error as Error).message.replace(/^--\S+ /, "")}`);
+    }
+  }
+  if (problems.length > 0) throw new FewstepError(`--config ${path}: ${problems.join("; ")}`);
   return out;
 }
 
