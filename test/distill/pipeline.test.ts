@@ -12,6 +12,7 @@ import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/
 import { ddimErrorTable } from "../../src/eval/ddim-error.js";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { loadMlpDenoiser } from "../../src/io/load-mlp-denoiser.js";
+import { loadModelForSampling } from "../../src/cli/model-loading.js";
 
 const exact = loadMixture("ring2d");
 const data = new GaussianMixture(exact.spec, { dtype: "float32" });
@@ -38,6 +39,12 @@ test("stage one then stage two: per-N checkpoints, metadata, and distilled stude
       assert.deepEqual(checkpoint.metadata.distill, { stage: "two", steps: n, wMin: 0, wMax: 4, teacher: n === 4 ? stageOnePath(dir) : stageTwoPath(dir, 4) });
       disposeCheckpoint(checkpoint);
     }
+    // a student refuses a w outside its range and an N it was not distilled for
+    assert.throws(() => loadModelForSampling(stageTwoPath(dir, 2), { w: 4.5, steps: 2 }), /--w 4\.5: .*distilled for w in \[0, 4\]/);
+    assert.throws(() => loadModelForSampling(stageTwoPath(dir, 2), { w: 1, steps: 4 }), /--steps 4: .*distilled for 2 steps; use --steps 2, or the student-N4 checkpoint/);
+    const ok = loadModelForSampling(stageTwoPath(dir, 2), { w: 1, steps: 2 });
+    assert.equal(ok.guidance, "input");
+    ok.dispose();
     const ws = [0, 2];
     const stageOneAt2 = error(stageOnePath(dir), 2, ws);
     const studentAt2 = error(stageTwoPath(dir, 2), 2, ws);
