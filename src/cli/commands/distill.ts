@@ -2,8 +2,6 @@
 // (the exact mixture teacher or a trained checkpoint) into w-conditioned few-step students.
 // Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
 // --resume yes continues from the last checkpoint.
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
 
@@ -57,32 +55,17 @@ function range(flags: ParsedFlags): { wMin: number; wMax: number } {
 
 async function prepare(flags: ParsedFlags, command: string) {
   const { loadMixture } = await import("../../diffusion/mixture.js");
-  const { progressPrinter } = await import("../../diffusion/train-teacher.js");
+  const { openRunFolder } = await import("../run-folder.js");
   const outDir = flags["out-dir"] as string;
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, `config-${command}.json`), JSON.stringify({ command: `distill ${command}`, ...flags }, null, 2));
-  const logPath = join(outDir, "log.jsonl");
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error("\nfewstep: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
-    controller.abort();
-    process.once("SIGINT", () => process.exit(130));
-  };
-  process.once("SIGINT", onSigint);
-  const printers = new Map<string, ReturnType<typeof progressPrinter>>();
-  const onProgress = (p: import("../../diffusion/train-teacher.js").TrainProgress & { stage: string }) => {
-    if (!printers.has(p.stage)) printers.set(p.stage, progressPrinter(process.stderr, p.stage));
-    printers.get(p.stage)!(p);
-    appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...p })}\n`);
-  };
+  const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
   const mixture = loadMixture(flags.mixture as string);
-  return { mixture, outDir, controller, onProgress, done: () => process.removeListener("SIGINT", onSigint) };
+  return { mixture, outDir, run };
 }
 
 export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const { runStageOne } = await import("../../distill/pipeline.js");
   const { GaussianMixture } = await import("../../diffusion/mixture.js");
-  const { mixture, outDir, controller, onProgress, done } = await prepare(flags, "stage-one");
+  const { mixture, outDir, run } = await prepare(flags, "stage-one");
   const data = new GaussianMixture(mixture.spec, { dtype: "float32" });
   try {
     const result = await runStageOne({
@@ -97,12 +80,12 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
       seed: flags.seed as number,
       resume: flags.resume === "yes",
       checkpointEvery: flags["checkpoint-every"] as number,
-      onProgress,
-      signal: controller.signal,
+      onProgress: run.onProgress,
+      signal: run.signal,
     });
     console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${result.path}`);
   } finally {
-    done();
+    run.close();
     data.dispose();
     mixture.dispose();
   }
@@ -111,7 +94,7 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
 export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   const { runStageTwo, stageOnePath } = await import("../../distill/pipeline.js");
   const { GaussianMixture } = await import("../../diffusion/mixture.js");
-  const { mixture, outDir, controller, onProgress, done } = await prepare(flags, "stage-two");
+  const { mixture, outDir, run } = await prepare(flags, "stage-two");
   const data = new GaussianMixture(mixture.spec, { dtype: "float32" });
   try {
     const result = await runStageTwo({
@@ -127,13 +110,13 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
       seed: flags.seed as number,
       resume: flags.resume === "yes",
       checkpointEvery: flags["checkpoint-every"] as number,
-      onProgress,
-      signal: controller.signal,
+      onProgress: run.onProgress,
+      signal: run.signal,
     });
     const list = [...result.paths.entries()].map(([n, p]) => `N=${n}: ${p}`).join(", ");
     console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${list}`);
   } finally {
-    done();
+    run.close();
     data.dispose();
     mixture.dispose();
   }

@@ -21,8 +21,8 @@ export const quickstartSpec: CommandSpec = {
 
 export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
   const { runQuickstart } = await import("../../distill/quickstart.js");
-  const { progressPrinter } = await import("../../diffusion/train-teacher.js");
-  const printers = new Map<string, ReturnType<typeof progressPrinter>>();
+  const { openRunFolder } = await import("../run-folder.js");
+  const run = await openRunFolder(flags["out-dir"] as string, "config.json", "quickstart", flags);
   const result = await runQuickstart({
     outDir: flags["out-dir"] as string,
     mixture: flags.mixture as string,
@@ -32,10 +32,8 @@ export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
     n: flags.n as number,
     stageOneSteps: flags["stage-one-steps"] as number,
     stepsPerHalving: flags["steps-per-halving"] as number,
-    onProgress: (p) => {
-      if (!printers.has(p.stage)) printers.set(p.stage, progressPrinter(process.stderr, p.stage));
-      printers.get(p.stage)!(p);
-    },
+    onProgress: run.onProgress,
   });
+  run.close();
   console.error(`fewstep quickstart: done in ${result.seconds.toFixed(0)} s; report: ${result.reportPath}`);
 }

@@ -1,7 +1,7 @@
 // `fewstep train-teacher`: trains a class-conditional MLP teacher on a Gaussian mixture (built-in
 // or JSON), with condition dropout for guidance. The run folder gets config.json, log.jsonl and
 // teacher.safetensors; Ctrl-C saves a checkpoint and stops; --resume continues exactly.
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandSpec, ParsedFlags } from "../flags.js";
 
@@ -28,7 +28,7 @@ export const trainTeacherSpec: CommandSpec = {
 
 export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   const { loadMixture } = await import("../../diffusion/mixture.js");
-  const { trainTeacher, progressPrinter } = await import("../../diffusion/train-teacher.js");
+  const { trainTeacher } = await import("../../diffusion/train-teacher.js");
   const outDir = flags["out-dir"] as string;
   mkdirSync(outDir, { recursive: true });
   const checkpointPath = join(outDir, "teacher.safetensors");
@@ -36,17 +36,9 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   if (!resume && existsSync(checkpointPath)) {
     throw new Error(`${checkpointPath} exists: pass --resume yes to continue it, or choose another --out-dir`);
   }
-  writeFileSync(join(outDir, "config.json"), JSON.stringify({ command: "train-teacher", ...flags }, null, 2));
-  const logPath = join(outDir, "log.jsonl");
+  const { openRunFolder } = await import("../run-folder.js");
+  const run = await openRunFolder(outDir, "config.json", "train-teacher", flags);
   const mixture = loadMixture(flags.mixture as string, { dtype: "float32" });
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error("\nfewstep: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
-    controller.abort();
-    process.once("SIGINT", () => process.exit(130));
-  };
-  process.once("SIGINT", onSigint);
-  const print = progressPrinter(process.stderr, "teacher");
   try {
     const result = await trainTeacher({
       dataset: mixture,
@@ -60,16 +52,13 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       checkpointPath,
       checkpointEvery: flags["checkpoint-every"] as number,
       resume,
-      signal: controller.signal,
-      onProgress: (p) => {
-        print(p);
-        appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...p })}\n`);
-      },
+      signal: run.signal,
+      onProgress: run.onProgress,
     });
     console.error(`fewstep train-teacher: ${result.stopped ? "stopped" : "finished"} at step ${result.step}; checkpoint ${checkpointPath}`);
     result.dispose();
   } finally {
-    process.removeListener("SIGINT", onSigint);
+    run.close();
     mixture.dispose();
   }
 }
