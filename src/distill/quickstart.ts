@@ -32,6 +32,8 @@ export interface QuickstartOptions {
   startSteps?: number;
   /** @default 1000 */
   stepsPerHalving?: number;
+  /** Train and score the single-w baselines. @default true */
+  baselines?: boolean;
   /** Budgets of each single-w baseline (half the main run's). @default 1500, 500 */
   baselineStageOneSteps?: number;
   baselineStepsPerHalving?: number;
@@ -86,7 +88,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
     runStageTwo({ ...common, from: stageOnePath(mainDir), outDir: mainDir, range, startSteps, targetSteps: minSteps, stepsPerHalving: opts.stepsPerHalving ?? 1000 }),
   );
   // 2. Single-w baselines
-  for (const w of ws) {
+  for (const w of opts.baselines === false ? [] : ws) {
     const dir = join(outDir, `single-w${w}`);
     const fixed = { wMin: w, wMax: w };
     await timed(`single-w baseline w=${w}`, async () => {
@@ -127,12 +129,12 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
       rows.push({ method: "distilled student, deterministic", steps, calls: `${steps}`, ...score(distilled, steps, "ddim", ws) });
       rows.push({ method: "distilled student, stochastic", steps, calls: `${steps}`, ...score(distilled, steps, "stochastic", ws) });
       const baseline: Scores = { errors: new Map(), distribution: new Map() };
-      for (const w of ws) {
+      for (const w of opts.baselines === false ? [] : ws) {
         const s = score(stageTwoPath(join(outDir, `single-w${w}`), steps), steps, "ddim", [w]);
         baseline.errors.set(w, s.errors.get(w)!);
         baseline.distribution.set(w, s.distribution.get(w)!);
       }
-      rows.push({ method: "single-w baseline, deterministic", steps, calls: `${steps}`, ...baseline });
+      if (opts.baselines !== false) rows.push({ method: "single-w baseline, deterministic", steps, calls: `${steps}`, ...baseline });
     }
   }
   timings.push(`| scoring | ${((performance.now() - t0) / 1000).toFixed(1)} s |`);
