@@ -26,7 +26,7 @@ export interface QuickstartOptions {
   /** Student width and depth: small, so the whole run fits in minutes on 2 cores. @default 64, 2 */
   hidden?: number;
   depth?: number;
-  /** @default 3000 */
+  /** Stage-one steps: 6000 met 11 of the 12 quality cells on ring2d where 3000 met 10 (docs/RESULTS.md). @default 6000 */
   stageOneSteps?: number;
   /** Steps of the first stage-two teacher: DDIM-64 of the stage-one student is already within 0.02 of DDIM-1024 on this mixture (exact-teacher table), so halving from 64 loses little. @default 64 */
   startSteps?: number;
@@ -83,7 +83,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   // 1. Distillation for w in [min, max] of the report
   const mainDir = join(outDir, "guided");
   const range = { wMin: Math.min(...ws), wMax: Math.max(...ws) };
-  await timed("stage one (w range)", () => runStageOne({ ...common, teacher, outDir: mainDir, range, steps: opts.stageOneSteps ?? 3000, student }));
+  await timed("stage one (w range)", () => runStageOne({ ...common, teacher, outDir: mainDir, range, steps: opts.stageOneSteps ?? 6000, student }));
   await timed("stage two (w range)", () =>
     runStageTwo({ ...common, from: stageOnePath(mainDir), outDir: mainDir, range, startSteps, targetSteps: minSteps, stepsPerHalving: opts.stepsPerHalving ?? 1000 }),
   );

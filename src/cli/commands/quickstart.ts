@@ -15,7 +15,7 @@ export const quickstartSpec: CommandSpec = {
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/quickstart", help: "where checkpoints, report.md, report.json and scatter-w*.png go" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of training and of the scored noise" },
     { name: "n", kind: "int", meta: "N", min: 10, default: 1000, help: "pairs of (noise, label) scored per cell" },
-    { name: "stage-one-steps", kind: "int", meta: "K", min: 1, default: 3000, help: "stage-one optimizer steps" },
+    { name: "stage-one-steps", kind: "int", meta: "K", min: 1, default: 6000, help: "stage-one optimizer steps" },
     { name: "steps-per-halving", kind: "int", meta: "K", min: 1, default: 1000, help: "stage-two optimizer steps per halving" },
   ],
   examples: ["npx fewstep quickstart", "npx fewstep quickstart --out-dir runs/qs2 --seed 1"],
