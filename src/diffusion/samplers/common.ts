@@ -1,6 +1,6 @@
 // What every sampler shares: options, grid checks and the final clip.
-import type { Generator, Tensor } from "../../engine/index.js";
-import type { Cond } from "../denoiser.js";
+import { full, tidy, type Generator, type Tensor } from "../../engine/index.js";
+import type { Cond, Denoiser } from "../denoiser.js";
 
 /** Called after each model call with the new state at time s. */
 export type StepCallback = (info: { index: number; t: number; s: number; z: Tensor }) => void;
@@ -35,4 +35,32 @@ export function finishSample(z: Tensor, opts: SampleOptions): Tensor {
 export function requireGenerator(opts: SampleOptions, sampler: string): Generator {
   if (!opts.generator) throw new RangeError(`${sampler} sampling draws noise: pass opts.generator`);
   return opts.generator;
+}
+
+/**
+ * The loop every sampler shares: for each (t, s) in `intervals`, x-hat = model(z_t, t) and
+ * z_s = update(z_t, x-hat, t, s, index), each step in its own scope; then the final clip.
+ */
+export function walk(
+  model: Denoiser,
+  z: Tensor,
+  intervals: [number, number][],
+  opts: SampleOptions,
+  update: (z: Tensor, xHat: Tensor, t: number, s: number, index: number) => Tensor,
+): Tensor {
+  const n = z.shape[0];
+  let current = z.clone();
+  intervals.forEach(([t, s], index) => {
+    const next = tidy(() => update(current, model(current, full([n], t, { dtype: z.dtype, device: z.device }), opts.cond), t, s, index));
+    current.dispose();
+    current = next;
+    opts.onStep?.({ index, t, s, z: current });
+  });
+  return finishSample(current, opts);
+}
+
+/** Consecutive (t, s) pairs of a decreasing grid. */
+export function gridIntervals(grid: number[]): [number, number][] {
+  validateGrid(grid);
+  return grid.slice(0, -1).map((t, i) => [t, grid[i + 1]]);
 }

@@ -5,7 +5,7 @@
 import { full, tidy, where, type Tensor } from "../../engine/index.js";
 import type { Denoiser } from "../denoiser.js";
 import { alphaSigma, alphaSigmaTensor } from "../schedule.js";
-import { type SampleOptions, finishSample, validateGrid } from "./common.js";
+import { type SampleOptions, gridIntervals, walk } from "./common.js";
 
 /**
  * One DDIM jump from time t to time s < t, given x-hat at t. t and s are numbers (one time for the
@@ -33,18 +33,5 @@ export function ddimStep(z: Tensor, xHat: Tensor, t: number | Tensor, s: number 
 
 /** Walks `grid` (decreasing times, e.g. timeGrid(N)) from noise z with deterministic DDIM: one model call per interval. */
 export function sampleDdim(model: Denoiser, z: Tensor, grid: number[], opts: SampleOptions): Tensor {
-  validateGrid(grid);
-  const n = z.shape[0];
-  let current = z.clone();
-  for (let i = 0; i < grid.length - 1; i++) {
-    const [t, s] = [grid[i], grid[i + 1]];
-    const next = tidy(() => {
-      const xHat = model(current, full([n], t, { dtype: z.dtype, device: z.device }), opts.cond);
-      return ddimStep(current, xHat, t, s);
-    });
-    current.dispose();
-    current = next;
-    opts.onStep?.({ index: i, t, s, z: current });
-  }
-  return finishSample(current, opts);
+  return walk(model, z, gridIntervals(grid), opts, (current, xHat, t, s) => ddimStep(current, xHat, t, s));
 }
