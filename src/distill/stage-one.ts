@@ -37,18 +37,32 @@ export interface StageOneLossOptions {
   weighting?: LossWeighting;
 }
 
-/** The loss of one stage-one batch (see the file header). */
-export function stageOneLoss(o: StageOneLossOptions, generator: Generator): Tensor {
-  const { x, labels } = o.dataset.sample(o.batchSize, generator);
+/**
+ * A training batch both stages start from: x and labels from the data, times from drawT, noise,
+ * w ~ U[wMin, wMax], and z_t = alpha_t x + sigma_t eps. Draw order is fixed (data, t, eps, w),
+ * so a seed gives the same batches on every run.
+ */
+export function noisedBatch(dataset: VectorDataset, batchSize: number, range: WRange, generator: Generator, drawT: () => Tensor) {
+  const { x, labels } = dataset.sample(batchSize, generator);
   const xs = x.to("float32");
-  const t = rand([o.batchSize], generator);
+  const t = drawT();
   const eps = randn(xs.shape, generator);
-  const w = sampleW(o.batchSize, o.range, generator);
+  const w = sampleW(batchSize, range, generator);
   const { alpha, sigma } = alphaSigmaTensor(t);
   const z = xs.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+  return { labels, t, w, z };
+}
+
+/** mean over the batch of lossWeight(lambda_t) ||prediction - target||^2 / D (x-space). */
+export function weightedXLoss(prediction: Tensor, target: Tensor, t: Tensor, weighting?: LossWeighting): Tensor {
+  return prediction.sub(target).square().sum(1).div(prediction.shape[1]).mul(lossWeight(logSnrTensor(t), weighting)).mean();
+}
+
+/** The loss of one stage-one batch (see the file header). */
+export function stageOneLoss(o: StageOneLossOptions, generator: Generator): Tensor {
+  const { labels, t, w, z } = noisedBatch(o.dataset, o.batchSize, o.range, generator, () => rand([o.batchSize], generator));
   const dt = o.teacherDType;
   // the target: the guided teacher at the same z_t, with the example's own w (no gradient)
   const target = noGrad(() => guided(o.teacher, w.to(dt), o.nullLabel)(z.to(dt), t.to(dt), { labels }).to("float32"));
-  const prediction = o.student.forward(z, t, { labels, w });
-  return prediction.sub(target).square().sum(1).div(xs.shape[1]).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+  return weightedXLoss(o.student.forward(z, t, { labels, w }), target, t, o.weighting);
 }

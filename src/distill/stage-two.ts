@@ -7,13 +7,13 @@
 // itself, the teacher's x-hat at t'. The teacher is w-conditioned (a stage-one or earlier stage-two
 // student): guidance is never applied a second time. The student starts from the teacher's
 // weights with a fresh optimizer each halving (distill/loop.ts).
-import { noGrad, randint, randn, tidy, where, type Generator, type Tensor } from "../engine/index.js";
+import { noGrad, randint, tidy, where, type Generator, type Tensor } from "../engine/index.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
 import type { VectorDataset } from "../diffusion/dataset.js";
 import { ddimStep } from "../diffusion/samplers/ddim.js";
-import { alphaSigmaTensor, logSnrTensor, lossWeight, type LossWeighting } from "../diffusion/schedule.js";
+import { alphaSigmaTensor, type LossWeighting } from "../diffusion/schedule.js";
 import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
-import { sampleW, type WRange } from "./stage-one.js";
+import { noisedBatch, weightedXLoss, type WRange } from "./stage-one.js";
 
 /** The stage-two target x~ for a student of `steps` steps at per-example times t [n] (on its grid). */
 export function stageTwoTarget(teacher: Denoiser, z: Tensor, t: Tensor, steps: number, cond: Cond): Tensor {
@@ -47,15 +47,8 @@ export interface StageTwoLossOptions {
 
 /** The loss of one stage-two batch: x ~ data, i ~ U{1..N}, t = i/N, w ~ U[wMin, wMax]. */
 export function stageTwoLoss(o: StageTwoLossOptions, generator: Generator): Tensor {
-  const { x, labels } = o.dataset.sample(o.batchSize, generator);
-  const xs = x.to("float32");
-  const t = randint(1, o.steps + 1, [o.batchSize], generator).to("float32").div(o.steps);
-  const eps = randn(xs.shape, generator);
-  const w = sampleW(o.batchSize, o.range, generator);
-  const { alpha, sigma } = alphaSigmaTensor(t);
-  const z = xs.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+  const drawT = () => randint(1, o.steps + 1, [o.batchSize], generator).to("float32").div(o.steps);
+  const { labels, t, w, z } = noisedBatch(o.dataset, o.batchSize, o.range, generator, drawT);
   const cond = { labels, w };
-  const target = stageTwoTarget(o.teacher, z, t, o.steps, cond);
-  const prediction = o.student.forward(z, t, cond);
-  return prediction.sub(target).square().sum(1).div(xs.shape[1]).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+  return weightedXLoss(o.student.forward(z, t, cond), stageTwoTarget(o.teacher, z, t, o.steps, cond), t, o.weighting);
 }
