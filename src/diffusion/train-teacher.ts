@@ -7,7 +7,8 @@
 // Every random draw (initialisation, data, t, eps, dropout) comes from one Generator(seed), and a
 // checkpoint saves its state with the weights, EMA and optimizer, so a resumed run reproduces an
 // uninterrupted one exactly.
-import { AdamW, clipGradNorm, ConfigError, EMA, FewstepError, keep, noGrad, rand, randn, tidy, where, zeros, type Generator, type Tensor } from "../engine/index.js";
+import { AdamW, ConfigError, EMA, FewstepError, noGrad, rand, randn, tidy, where, type Generator, type Tensor } from "../engine/index.js";
+import { progressPrinter, trainLoop, type TrainProgress } from "./train-loop.js";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../io/checkpoint.js";
 import { CheckpointError } from "../io/errors.js";
 import { mlpConfigFromMetadata } from "../io/load-mlp-denoiser.js";
@@ -16,19 +17,7 @@ import { ParamStore } from "../nn/param-store.js";
 import type { VectorDataset } from "./dataset.js";
 import { alphaSigmaTensor, lossWeight, logSnrTensor, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
 
-/** One progress report: the mean loss over the steps since the previous report. */
-export interface TrainProgress {
-  /** Steps done so far (1-based count). */
-  step: number;
-  /** Total steps of the run. */
-  steps: number;
-  /** Mean training loss since the previous report. */
-  loss: number;
-  /** Steps per second since the previous report. */
-  itPerSec: number;
-  /** Estimated seconds to the last step at the current speed. */
-  etaSec: number;
-}
+export type { TrainProgress };
 
 /** Options of trainTeacher. Everything but `dataset` has a default (TEACHER_DEFAULTS). */
 export interface TrainTeacherOptions {
@@ -218,9 +207,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
   const optimizer = new AdamW(params, { lr: lrAt(1, o), weightDecay: o.weightDecay });
   const ema = new EMA(params, o.emaDecay);
   const device = params[0].device;
-  const lossSum = keep(zeros([], { device }));
   let step = 0;
-
   if (checkpoint) {
     try {
       model.loadWeights(checkpoint.params);
@@ -230,7 +217,6 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
       generator.setState(checkpoint.generatorState!);
       step = checkpoint.metadata.step as number;
     } catch (err) {
-      lossSum.dispose();
       ema.dispose();
       optimizer.dispose();
       model.dispose();
@@ -240,8 +226,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
     }
   }
 
-  const save = () => {
-    if (!opts.checkpointPath) return;
+  const save = (atStep: number) =>
     tidy(() =>
       saveCheckpoint(opts.checkpointPath!, {
         params: model.named(),
@@ -251,74 +236,52 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
         metadata: {
           model: model.metadata(),
           stage: "teacher",
-          step,
+          step: atStep,
           train: { ...o, resume: undefined },
           dataset: { dim: dataset.dim, numClasses: dataset.numClasses },
         },
       }),
     );
-  };
 
   const { numClasses } = config;
   const D = config.dim;
-  let windowSteps = 0;
-  let windowStart = performance.now();
-  let lastLoss = NaN;
-  let stopped = false;
-  let savedAt = o.resume ? step : -1;
-
-  while (step < o.steps) {
-    if (opts.signal?.aborted) {
-      stopped = true;
-      break;
-    }
-    step += 1;
-    tidy(() => {
-      optimizer.zeroGrad();
-      const { x, labels } = dataset.sample(o.batchSize, generator);
-      const t = rand([o.batchSize], generator, { device });
-      const eps = randn([o.batchSize, D], generator, { device });
-      const drop = rand([o.batchSize], generator, { device }).lt(o.pUncond);
-      const { alpha, sigma } = alphaSigmaTensor(t);
-      const z = x.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
-      const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
-      const loss = xHat.sub(x).square().sum(1).div(D).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
-      loss.backward();
-      clipGradNorm(params, o.gradClip);
-      optimizer.lr = lrAt(step, o);
-      optimizer.step();
-      ema.update();
-      // Accumulated on the device; read once per report, so steps never wait on a sync.
-      noGrad(() => lossSum.add_(loss.detach()));
+  let result: { step: number; stopped: boolean; loss: number };
+  try {
+    result = await trainLoop({
+      name: "trainTeacher",
+      params,
+      optimizer,
+      generator,
+      ema,
+      steps: o.steps,
+      startStep: step,
+      resumed: o.resume,
+      lrAt: (s) => lrAt(s, o),
+      gradClip: o.gradClip,
+      progressEvery: o.progressEvery,
+      onProgress,
+      signal: opts.signal,
+      checkpointEvery: o.checkpointEvery,
+      save: opts.checkpointPath ? save : undefined,
+      loss: () => {
+        const { x, labels } = dataset.sample(o.batchSize, generator);
+        const t = rand([o.batchSize], generator, { device });
+        const eps = randn([o.batchSize, D], generator, { device });
+        const drop = rand([o.batchSize], generator, { device }).lt(o.pUncond);
+        const { alpha, sigma } = alphaSigmaTensor(t);
+        const z = x.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+        const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
+        return xHat.sub(x).square().sum(1).div(D).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+      },
     });
-    windowSteps += 1;
-
-    if (step % o.progressEvery === 0 || step === o.steps) {
-      lastLoss = lossSum.item() / windowSteps;
-      lossSum.zero_();
-      if (!Number.isFinite(lastLoss)) {
-        const err = new FewstepError(`trainTeacher: the loss became ${lastLoss} by step ${step}; try a lower lr (now ${o.lr}) or a smaller gradClip (now ${o.gradClip})`);
-        lossSum.dispose();
-        ema.dispose();
-        optimizer.dispose();
-        model.dispose();
-        throw err;
-      }
-      const now = performance.now();
-      const itPerSec = (windowSteps * 1000) / Math.max(now - windowStart, 1e-3);
-      onProgress?.({ step, steps: o.steps, loss: lastLoss, itPerSec, etaSec: (o.steps - step) / itPerSec });
-      windowSteps = 0;
-      windowStart = performance.now();
-      // A turn of the event loop: lets a SIGINT handler abort `signal`, and finalizers run.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0) {
-      save();
-      savedAt = step;
-    }
+  } catch (err) {
+    ema.dispose();
+    optimizer.dispose();
+    model.dispose();
+    throw err;
   }
-  if (savedAt !== step) save();
-  lossSum.dispose();
+  const { stopped, loss: lastLoss } = result;
+  step = result.step;
 
   const emaNamed = () => new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]]));
   return {
@@ -347,32 +310,4 @@ function failMissing(path: string, name: string): never {
   throw new CheckpointError(`${path}: missing tensor ${name}`);
 }
 
-
-// ---- progress ---------------------------------------------------------------------------------
-
-function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec)) return "?";
-  const s = Math.round(sec);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
-/**
- * A progress callback writing to `stream`: on a TTY one bar redrawn in place (`\r`), finished
- * with a newline at the last step; otherwise one plain line per report (for log files and CI).
- * @param stream @default process.stderr
- * @param label what is training @default "teacher"
- */
-export function progressPrinter(stream: NodeJS.WriteStream = process.stderr, label = "teacher"): (p: TrainProgress) => void {
-  return (p) => {
-    const stats = `step ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  ${p.itPerSec.toFixed(p.itPerSec < 10 ? 1 : 0)} it/s  ETA ${formatDuration(p.etaSec)}`;
-    if (stream.isTTY) {
-      const width = 24;
-      const filled = Math.round((width * p.step) / p.steps);
-      stream.write(`\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${stats}\x1b[K${p.step === p.steps ? "\n" : ""}`);
-    } else {
-      stream.write(`${label} ${stats}\n`);
-    }
-  };
-}
+export { progressPrinter };

@@ -1,10 +1,11 @@
-// The training loop both distillation stages share: a student, a loss per batch, AdamW with the
-// released distillation settings (lr annealed linearly to 0, grad clip 1, no EMA: Salimans & Ho
-// 2022), progress, atomic checkpoints and exact resume (weights, optimizer, generator, step).
-import { AdamW, ConfigError, FewstepError, Generator, clipGradNorm, keep, noGrad, tidy, zeros, type Tensor } from "../engine/index.js";
+// What both distillation stages train with: a student, a loss per batch, AdamW with the released
+// distillation settings (lr annealed linearly to 0, grad clip 1, no EMA: Salimans & Ho 2022), a
+// fresh optimizer per call, atomic checkpoints and exact resume (weights, optimizer, generator,
+// step). The step loop itself is diffusion/train-loop.ts, shared with teacher training.
+import { AdamW, ConfigError, FewstepError, Generator, tidy, type Tensor } from "../engine/index.js";
 import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
-import type { TrainProgress } from "../diffusion/train-teacher.js";
+import { trainLoop, type TrainProgress } from "../diffusion/train-loop.js";
 
 export interface DistillLoopOptions {
   student: MlpDenoiser;
@@ -57,63 +58,41 @@ export async function distillLoop(opts: DistillLoopOptions): Promise<DistillLoop
       optimizer.loadStateDict(checkpoint.optimizer);
       generator.setState(checkpoint.generatorState);
       step = checkpoint.metadata.step;
+    } catch (err) {
+      optimizer.dispose();
+      throw err;
     } finally {
       disposeCheckpoint(checkpoint);
     }
   }
-  const save = () => {
-    if (!opts.checkpointPath) return;
+  const save = (atStep: number) =>
     tidy(() =>
       saveCheckpoint(opts.checkpointPath!, {
         params: opts.student.named(),
         optimizer: optimizer.stateDict(),
         generatorState: generator.getState(),
-        metadata: { model: opts.student.metadata(), ...opts.metadata, step, steps: opts.steps },
+        metadata: { model: opts.student.metadata(), ...opts.metadata, step: atStep, steps: opts.steps },
       }),
     );
-  };
-  const lossSum = keep(zeros([]));
-  let window = 0;
-  let windowStart = performance.now();
-  let lastLoss = NaN;
-  let stopped = false;
-  let savedAt = opts.resume ? step : -1;
   try {
-    while (step < opts.steps) {
-      if (opts.signal?.aborted) {
-        stopped = true;
-        break;
-      }
-      step += 1;
-      tidy(() => {
-        optimizer.zeroGrad();
-        const loss = opts.loss(generator, step);
-        loss.backward();
-        clipGradNorm(params, gradClip);
-        optimizer.lr = lr0 * (1 - (step - 1) / opts.steps); // linear annealing to 0 over the stage
-        optimizer.step();
-        noGrad(() => lossSum.add_(loss.detach().to("float32")));
-      });
-      window += 1;
-      if (step % progressEvery === 0 || step === opts.steps) {
-        lastLoss = lossSum.item() / window;
-        lossSum.zero_();
-        if (!Number.isFinite(lastLoss)) throw new FewstepError(`distill: the loss became ${lastLoss} by step ${step}; try a lower lr (now ${lr0})`);
-        const itPerSec = (window * 1000) / Math.max(performance.now() - windowStart, 1e-3);
-        opts.onProgress?.({ step, steps: opts.steps, loss: lastLoss, itPerSec, etaSec: (opts.steps - step) / itPerSec });
-        window = 0;
-        windowStart = performance.now();
-        await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C abort `signal`
-      }
-      if (checkpointEvery > 0 && step % checkpointEvery === 0) {
-        save();
-        savedAt = step;
-      }
-    }
-    if (savedAt !== step) save();
+    return await trainLoop({
+      name: "distill",
+      params,
+      optimizer,
+      generator,
+      loss: opts.loss,
+      steps: opts.steps,
+      startStep: step,
+      resumed: opts.resume ?? false,
+      lrAt: (s) => lr0 * (1 - (s - 1) / opts.steps), // linear annealing to 0 over the stage
+      gradClip,
+      progressEvery,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+      checkpointEvery,
+      save: opts.checkpointPath ? save : undefined,
+    });
   } finally {
-    lossSum.dispose();
     optimizer.dispose();
   }
-  return { step, stopped, loss: lastLoss };
 }
