@@ -1,2 +1,3 @@
 export { ParamStore } from "./param-store.js";
 export { Linear, Conv2d, GroupNorm, uniform } from "./layers.js";
+export { UNet, UNET_DEFAULTS, type UNetConfig } from "./unet.js";
