@@ -5,12 +5,12 @@
 // and scatter plots of teacher and students side by side.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tidy, type Tensor } from "../engine/index.js";
+import type { Tensor } from "../engine/index.js";
 import { GaussianMixture, loadMixture } from "../diffusion/mixture.js";
-import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
+import type { SamplerName } from "../diffusion/sample.js";
 import type { TrainProgress } from "../diffusion/train-teacher.js";
-import { ddimErrorTable, referenceSamples, tableInputs } from "../eval/ddim-error.js";
-import { saveScatterPng, type ScatterPanel } from "../eval/scatter-plot.js";
+import { ddimErrorTable, referenceSamples } from "../eval/ddim-error.js";
+import { writeComparisonPlots, type ComparedSampler } from "../eval/comparison-plots.js";
 import { loadMlpDenoiser } from "../io/load-mlp-denoiser.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "./pipeline.js";
 
@@ -157,29 +157,16 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
 }
 
 function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws: number[], n: number, seed: number, references: Map<number, Tensor>, plotSteps: number[]): string[] {
-  const files: string[] = [];
-  for (const w of ws) {
-    tidy(() => {
-      const { z, labels } = tableInputs(exact, n, seed);
-      const labelValues = labels.toNumbers();
-      const points = (t: Tensor) => t.to("float64").data() as Float64Array;
-      const panels: ScatterPanel[] = [{ title: "Teacher DDIM-1024", points: points(references.get(w)!), labels: labelValues }];
-      panels.push({ title: "Teacher DDIM-4 (8 calls)", points: points(sampleGuided(exact.denoiser, z, { sampler: "ddim", steps: 4, w, nullLabel: exact.nullLabel, labels })), labels: labelValues });
-      for (const steps of plotSteps) {
-        const model = loadMlpDenoiser(stageTwoPath(mainDir, steps));
-        panels.push({
-          title: `Student ${steps} step${steps > 1 ? "s" : ""}`,
-          points: points(sampleGuided(model.denoiser, z.to("float32"), { sampler: "ddim", steps, w, guidance: "input", nullLabel: exact.nullLabel, labels })),
-          labels: labelValues,
-        });
-        model.dispose();
-      }
-      const file = `scatter-w${w}.png`;
-      saveScatterPng(join(outDir, file), panels, { size: 260 });
-      files.push(file);
-    });
+  const students = plotSteps.map((steps) => ({ steps, model: loadMlpDenoiser(stageTwoPath(mainDir, steps)) }));
+  try {
+    const panels: ComparedSampler[] = [
+      { title: "Teacher DDIM-4 (8 calls)", denoiser: exact.denoiser, guidance: "teacher", dtype: "float64", steps: 4, sampler: "ddim" },
+      ...students.map(({ steps, model }): ComparedSampler => ({ title: `Student ${steps} step${steps > 1 ? "s" : ""}`, denoiser: model.denoiser, guidance: "input", dtype: "float32", steps, sampler: "ddim" })),
+    ];
+    return writeComparisonPlots(outDir, exact, panels, ws, { n, seed, references, size: 260 });
+  } finally {
+    for (const s of students) s.model.dispose();
   }
-  return files;
 }
 
 function report(rows: Row[], ws: number[], timings: string[], plots: string[], seconds: number, facts: { n: number; startSteps: number; student: { hidden: number; depth: number }; mixture: string }): string {

@@ -85,7 +85,7 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
     });
     console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${result.path}`);
     if (!result.stopped) {
-      const { writeStudentPlots } = await import("../../eval/student-plots.js");
+      const { writeStudentPlots } = await import("../../eval/comparison-plots.js");
       const r = range(flags);
       const plots = writeStudentPlots(outDir, mixture, [{ steps: null, path: result.path }], [...new Set([r.wMin, r.wMax])]);
       if (plots.length > 0) console.error(`plots: ${plots.join(", ")}`);
@@ -122,7 +122,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
     const list = [...result.paths.entries()].map(([n, p]) => `N=${n}: ${p}`).join(", ");
     console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${list}`);
     if (!result.stopped) {
-      const { writeStudentPlots } = await import("../../eval/student-plots.js");
+      const { writeStudentPlots } = await import("../../eval/comparison-plots.js");
       const r = range(flags);
       const shown = [...result.paths.entries()].filter(([n]) => n <= 4).map(([steps, path]) => ({ steps, path }));
       const plots = writeStudentPlots(outDir, mixture, shown, [...new Set([r.wMin, r.wMax])]);

@@ -25,7 +25,7 @@ export const evalMixtureSpec: CommandSpec = {
 
 export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
   const { loadMixture } = await import("../../diffusion/mixture.js");
-  const { ddimErrorTable, errorTableMarkdown, tableInputs } = await import("../../eval/ddim-error.js");
+  const { ddimErrorTable, errorTableMarkdown } = await import("../../eval/ddim-error.js");
   const { loadModelForSampling } = await import("../model-loading.js");
   const parseList = (value: unknown): number[] => (Array.isArray(value) ? value : String(value).split(",").map(Number));
   const ws = parseList(flags.ws);
@@ -58,45 +58,27 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
     if (outDir) {
       writeFileSync(join(outDir, "table.md"), `Mean distance to the exact teacher's DDIM-1024 samples (${label}, ${flags.sampler}, ${flags.mixture}, n = ${flags.n}, seed ${flags.seed})\n\n${markdown}\n`);
       writeFileSync(join(outDir, "table.json"), JSON.stringify({ mixture: flags.mixture, model: flags.model ?? null, sampler: flags.sampler, n: flags.n, seed: flags.seed, cells }, null, 2));
-      if (mixture.dim === 2) await writeScatters(outDir, mixture, source, flags, ws, steps, tableInputs);
+      const { writeComparisonPlots } = await import("../../eval/comparison-plots.js");
+      // the fewest steps, and 16 (or the most) steps, beside the reference
+      const shown = [Math.min(...steps), steps.includes(16) ? 16 : Math.max(...steps)];
+      writeComparisonPlots(
+        outDir,
+        mixture,
+        shown.map((n) => ({
+          title: `${source ? "Model" : "Teacher"} ${flags.sampler}-${n}`,
+          denoiser: source?.denoiser ?? mixture.denoiser,
+          guidance: source?.guidance ?? "teacher",
+          dtype: source?.dtype ?? "float64",
+          steps: n,
+          sampler: flags.sampler as "ddim",
+        })),
+        ws,
+        { n: flags.n as number, seed: flags.seed as number, size: 320 },
+      );
       console.error(`wrote ${outDir}/table.md, table.json${mixture.dim === 2 ? " and scatter-w*.png" : ""}`);
     }
   } finally {
     source?.dispose();
     mixture.dispose();
-  }
-}
-
-async function writeScatters(
-  outDir: string,
-  mixture: import("../../diffusion/mixture.js").GaussianMixture,
-  source: import("../model-loading.js").SamplingSource | undefined,
-  flags: ParsedFlags,
-  ws: number[],
-  steps: number[],
-  tableInputs: typeof import("../../eval/ddim-error.js").tableInputs,
-): Promise<void> {
-  const { tidy } = await import("../../engine/index.js");
-  const { sampleGuided } = await import("../../diffusion/sample.js");
-  const { saveScatterPng } = await import("../../eval/scatter-plot.js");
-  const shown = [Math.min(...steps), steps.includes(16) ? 16 : Math.max(...steps)];
-  for (const w of ws) {
-    tidy(() => {
-      const { z, labels } = tableInputs(mixture, flags.n as number, flags.seed as number);
-      const labelValues = labels.toNumbers();
-      const draw = (denoiser: typeof mixture.denoiser, n: number, guidance: "teacher" | "input", sampler: "ddim" | "stochastic" | "ddpm") =>
-        sampleGuided(denoiser, z.to(guidance === "input" || source ? "float32" : "float64"), { sampler, steps: n, w, guidance, nullLabel: mixture.nullLabel, labels, seed: flags.seed as number })
-          .to("float64")
-          .data() as Float64Array;
-      const panels = [{ title: `Exact teacher DDIM-1024`, points: draw(mixture.denoiser, 1024, "teacher", "ddim"), labels: labelValues }];
-      for (const n of shown) {
-        panels.push({
-          title: `${source ? "Model" : "Teacher"} ${flags.sampler}-${n}`,
-          points: draw(source?.denoiser ?? mixture.denoiser, n, source?.guidance ?? "teacher", flags.sampler as "ddim"),
-          labels: labelValues,
-        });
-      }
-      saveScatterPng(join(outDir, `scatter-w${w}.png`), panels);
-    });
   }
 }
