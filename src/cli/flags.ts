@@ -29,6 +29,12 @@ export interface CommandSpec {
 
 export type ParsedFlags = Record<string, string | number | number[] | undefined>;
 
+/** A command: its declared flags and what runs with the parsed values. */
+export interface Command {
+  spec: CommandSpec;
+  run: (flags: ParsedFlags) => Promise<void>;
+}
+
 export function helpText(spec: CommandSpec): string {
   const width = Math.max(...spec.flags.map((f) => f.name.length + (f.meta ?? "").length)) + 5;
   const lines = spec.flags.map((f) => {

@@ -1,7 +1,7 @@
 // The `fewstep` command: parses arguments and calls the layers below. Holds no math.
 // Errors: one line on stderr (the stack with --debug), exit code 1.
 import { FewstepError } from "../engine/errors.js";
-import type { CommandSpec, ParsedFlags } from "./flags.js";
+import type { Command } from "./flags.js";
 
 const HELP = `fewstep: guided diffusion distillation on libtorch
 
@@ -46,31 +46,13 @@ function integerFlag(flags: Record<string, string>, name: string, fallback: numb
 }
 
 // Commands with declared flags (src/cli/flags.ts), loaded lazily so `--help` needs no libtorch.
-const COMMANDS: Record<string, () => Promise<{ spec: CommandSpec; run: (flags: ParsedFlags) => Promise<void> }>> = {
-  sample: async () => {
-    const m = await import("./commands/sample.js");
-    return { spec: m.sampleSpec, run: m.runSample };
-  },
-  "train-teacher": async () => {
-    const m = await import("./commands/train-teacher.js");
-    return { spec: m.trainTeacherSpec, run: m.runTrainTeacher };
-  },
-  quickstart: async () => {
-    const m = await import("./commands/quickstart.js");
-    return { spec: m.quickstartSpec, run: m.runQuickstartCommand };
-  },
-  "distill stage-one": async () => {
-    const m = await import("./commands/distill.js");
-    return { spec: m.stageOneSpec, run: m.runStageOneCommand };
-  },
-  "distill stage-two": async () => {
-    const m = await import("./commands/distill.js");
-    return { spec: m.stageTwoSpec, run: m.runStageTwoCommand };
-  },
-  "eval-mixture": async () => {
-    const m = await import("./commands/eval-mixture.js");
-    return { spec: m.evalMixtureSpec, run: m.runEvalMixture };
-  },
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  sample: () => import("./commands/sample.js").then((m) => m.command),
+  "train-teacher": () => import("./commands/train-teacher.js").then((m) => m.command),
+  quickstart: () => import("./commands/quickstart.js").then((m) => m.command),
+  "distill stage-one": () => import("./commands/distill.js").then((m) => m.stageOneCommand),
+  "distill stage-two": () => import("./commands/distill.js").then((m) => m.stageTwoCommand),
+  "eval-mixture": () => import("./commands/eval-mixture.js").then((m) => m.command),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@
 // Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
 // --resume yes continues from the last checkpoint.
 import { FewstepError } from "../../engine/errors.js";
-import type { CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
+import type { Command, CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
 
 const common: FlagSpec[] = [
   { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec" },
@@ -134,3 +134,6 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
     mixture.dispose();
   }
 }
+
+export const stageOneCommand: Command = { spec: stageOneSpec, run: runStageOneCommand };
+export const stageTwoCommand: Command = { spec: stageTwoSpec, run: runStageTwoCommand };

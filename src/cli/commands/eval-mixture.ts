@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
-import type { CommandSpec, ParsedFlags } from "../flags.js";
+import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const evalMixtureSpec: CommandSpec = {
   name: "eval-mixture",
@@ -82,3 +82,6 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
     mixture.dispose();
   }
 }
+
+/** The command as `fewstep` registers it. */
+export const command: Command = { spec: evalMixtureSpec, run: runEvalMixture };

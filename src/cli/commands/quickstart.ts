@@ -1,6 +1,6 @@
 // `fewstep quickstart`: the README's main command. Distills the exact teacher of the built-in
 // 2-D mixture (stage one, stage two, single-w baselines) and writes a report with tables and plots.
-import type { CommandSpec, ParsedFlags } from "../flags.js";
+import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const quickstartSpec: CommandSpec = {
   name: "quickstart",
@@ -41,3 +41,6 @@ export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
   run.close();
   console.error(`fewstep quickstart: done in ${result.seconds.toFixed(0)} s; report: ${result.reportPath}`);
 }
+
+/** The command as `fewstep` registers it. */
+export const command: Command = { spec: quickstartSpec, run: runQuickstartCommand };

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
-import type { CommandSpec, ParsedFlags } from "../flags.js";
+import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const sampleSpec: CommandSpec = {
   name: "sample",
@@ -118,3 +118,6 @@ function readNpy<T>(load: (path: string) => T, path: string, flag: string): T {
     throw new FewstepError(`${flag}: cannot read ${path}: ${(error as Error).message}`);
   }
 }
+
+/** The command as `fewstep` registers it. */
+export const command: Command = { spec: sampleSpec, run: runSample };

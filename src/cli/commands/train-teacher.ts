@@ -3,7 +3,7 @@
 // teacher.safetensors; Ctrl-C saves a checkpoint and stops; --resume continues exactly.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { CommandSpec, ParsedFlags } from "../flags.js";
+import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const trainTeacherSpec: CommandSpec = {
   name: "train-teacher",
@@ -62,3 +62,6 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     mixture.dispose();
   }
 }
+
+/** The command as `fewstep` registers it. */
+export const command: Command = { spec: trainTeacherSpec, run: runTrainTeacher };
