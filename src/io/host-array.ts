@@ -5,7 +5,7 @@
 import { endianness } from "node:os";
 import { FewstepError } from "./errors.js";
 
-import type { DType } from "../engine/dtype.js";
+import { itemSize as ENGINE_ITEM_SIZE, typedView, type DType } from "../engine/dtype.js";
 
 /** Element types the file formats exchange: the engine's dtypes (PyTorch names, lower case). */
 export type { DType };
@@ -58,11 +58,11 @@ if (endianness() !== "LE") {
 
 /** Bytes per element of `dtype` (bool is one byte, as in PyTorch and NumPy). */
 export function itemSize(dtype: DType): number {
-  const ctor = CTOR[dtype];
-  if (ctor === undefined) {
+  const size = ENGINE_ITEM_SIZE[dtype];
+  if (size === undefined) {
     throw new FewstepError(`unknown dtype ${JSON.stringify(dtype)}; supported: ${DTYPES.join(", ")}`);
   }
-  return ctor.BYTES_PER_ELEMENT;
+  return size;
 }
 
 /** Number of elements of an array of `shape`; 1 for a 0-d array (`[]`). */
@@ -96,12 +96,8 @@ export function hostArray(dtype: DType, shape: number[], data: Uint8Array, conte
  * and a view into a file buffer may (safetensors offsets need not be aligned).
  */
 export function toTypedArray<D extends DType>(h: HostArray & { dtype: D }): TypedArrayFor[D] {
-  const ctor = CTOR[h.dtype];
-  const size = itemSize(h.dtype);
-  const length = h.data.byteLength / size;
-  const aligned = h.data.byteOffset % size === 0;
-  const bytes = aligned ? h.data : h.data.slice();
-  return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length) as TypedArrayFor[D];
+  // the engine's view (copies only when the bytes are misaligned for the element size)
+  return typedView(h.dtype, h.data.buffer as ArrayBuffer, h.data.byteOffset, h.data.byteLength / itemSize(h.dtype)) as TypedArrayFor[D];
 }
 
 /**
