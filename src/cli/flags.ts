@@ -73,7 +73,8 @@ export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
     if (raw === undefined) throw new FewstepError(`--${name} needs a value (${flag.help})`);
     out[name] = convert(flag, raw);
   }
-  for (const f of spec.flags) if (out[f.name] === undefined && f.default !== undefined) out[f.name] = f.default;
+  // a list default is written as text ("1,2,2") for --help; commands get it parsed like a flag
+  for (const f of spec.flags) if (out[f.name] === undefined && f.default !== undefined) out[f.name] = f.kind === "numbers" ? convert(f, String(f.default)) : f.default;
   return out;
 }
 

@@ -9,10 +9,11 @@ Usage: fewstep <command> [options]
 
 Commands:
   quickstart    guided distillation end to end on a built-in 2-D mixture, with a report
-  sample        sample an exact mixture teacher or a trained model to .npy
-  train-teacher train a class-conditional MLP teacher on a Gaussian mixture
+  sample        sample an exact mixture teacher or a trained model to .npy (images: or a PNG grid)
+  train-teacher train a class-conditional teacher: an MLP on a mixture or a U-Net on images
   distill stage-one  a student that takes w and matches the guided teacher in one call
   distill stage-two  progressive distillation of that student down to 1-4 steps
+  grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
@@ -53,6 +54,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "distill stage-one": () => import("./commands/distill.js").then((m) => m.stageOneCommand),
   "distill stage-two": () => import("./commands/distill.js").then((m) => m.stageTwoCommand),
   "eval-mixture": () => import("./commands/eval-mixture.js").then((m) => m.command),
+  grids: () => import("./commands/grids.js").then((m) => m.command),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,11 +5,12 @@ import { FewstepError } from "../engine/errors.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
 import { distillMetadata } from "../distill/pipeline.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
-import { mlpDenoiserFromCheckpoint } from "../io/load-mlp-denoiser.js";
+import { modelFromCheckpoint } from "../io/load-model.js";
 
 export interface SamplingSource {
   denoiser: Denoiser;
-  dim: number;
+  /** Shape of one example: [D] (vectors) or [C, H, W] (images). */
+  exampleShape: number[];
   numClasses: number;
   nullLabel: number;
   dtype: "float32" | "float64";
@@ -36,14 +37,14 @@ export function loadModelForSampling(path: string, request: { w: number | number
         throw new FewstepError(`--steps ${wrong}: ${path} was distilled for ${distill.steps} steps; use --steps ${distill.steps}, or the student-N${wrong} checkpoint of the same run`);
       }
     }
-    model = mlpDenoiserFromCheckpoint(path, checkpoint);
+    model = modelFromCheckpoint(path, checkpoint);
   } finally {
     disposeCheckpoint(checkpoint);
   }
   const config = model.config;
   return {
     denoiser: model.denoiser,
-    dim: config.dim,
+    exampleShape: model.exampleShape,
     numClasses: config.numClasses,
     nullLabel: config.numClasses,
     dtype: "float32",

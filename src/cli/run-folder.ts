@@ -10,6 +10,8 @@ export interface RunFolder {
   signal: AbortSignal;
   /** Prints (one bar per stage label) and logs a progress report. */
   onProgress(p: TrainProgress & { stage?: string }): void;
+  /** Appends one event (e.g. a grid written) to log.jsonl. */
+  log(event: Record<string, unknown>): void;
   close(): void;
 }
 
@@ -34,6 +36,7 @@ export async function openRunFolder(outDir: string, configName: string, command:
       printers.get(label)!(p);
       appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...p })}\n`);
     },
+    log: (event) => appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`),
     close: () => process.removeListener("SIGINT", onSigint),
   };
 }

@@ -1,11 +1,17 @@
-// Class-conditional vector data sets: anything that draws (x, label) batches.
+// Class-conditional data sets: anything that draws (x, label) batches. Vectors (the Gaussian
+// mixtures) have exampleShape [D]; images [C, H, W] (image-dataset.ts).
 import type { Generator, Tensor } from "../engine/index.js";
 
-export interface VectorDataset {
-  /** Dimension D of each example. */
-  readonly dim: number;
+export interface LabeledDataset {
+  /** Shape of one example: [D] for vectors, [C, H, W] for images. */
+  readonly exampleShape: number[];
   /** Number of classes C; labels are 0..C-1 (the models' null label is C). */
   readonly numClasses: number;
-  /** n examples x [n, D] (float32 unless stated) and int64 labels [n], drawn from `generator`. */
+  /** n examples x [n, ...exampleShape] (float32 unless stated) and int64 labels [n], drawn from `generator`. */
   sample(n: number, generator: Generator, opts?: { labels?: Tensor }): { x: Tensor; labels: Tensor };
+}
+
+/** t [n] reshaped to broadcast against a batch of examples [n, ...exampleShape]. */
+export function perExample(t: Tensor, like: Tensor): Tensor {
+  return t.reshape([t.shape[0], ...like.shape.slice(1).map(() => 1)]);
 }

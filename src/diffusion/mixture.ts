@@ -24,7 +24,7 @@ import {
   type Tensor,
 } from "../engine/index.js";
 import type { Cond, Denoiser } from "./denoiser.js";
-import type { VectorDataset } from "./dataset.js";
+import type { LabeledDataset } from "./dataset.js";
 import { alphaSigmaTensor } from "./schedule.js";
 
 /** JSON spec: means [C][K][D], stds [C][K], weights [C][K] (normalised within each class). */
@@ -69,7 +69,7 @@ export function validateMixtureSpec(spec: unknown, source = "mixture spec"): Mix
   return { means: means as number[][][], stds: stds as number[][], weights: weights as number[][] };
 }
 
-export class GaussianMixture implements VectorDataset {
+export class GaussianMixture implements LabeledDataset {
   readonly dim: number;
   readonly numClasses: number;
   /** The label meaning "no class": numClasses. */
@@ -84,6 +84,11 @@ export class GaussianMixture implements VectorDataset {
   private readonly logWeights: Tensor;
   // per class: cumulative weights over its components, for sampling
   private readonly componentOffsets: number[];
+
+  /** Shape of one example: [dim]. */
+  get exampleShape(): number[] {
+    return [this.dim];
+  }
 
   /** @param opts.dtype precision of x-hat and samples. @default "float64" */
   constructor(spec: MixtureSpec, opts: { dtype?: DType } = {}) {

@@ -36,6 +36,8 @@ export interface TrainLoopOptions {
   signal?: AbortSignal;
   /** Writes a checkpoint at the given step; none when absent. */
   save?: (step: number) => void;
+  /** Called after each step (outside its scope), e.g. for sample grids every K steps. */
+  afterStep?: (step: number) => void;
   /** Steps between checkpoints (0: only at the end or on abort). */
   checkpointEvery: number;
   /** Whether startStep came from a checkpoint, which then needs no rewriting at the same step. */
@@ -82,6 +84,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<{ step: number; st
         // A turn of the event loop: lets a SIGINT handler abort `signal`, and finalizers run.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      o.afterStep?.(step);
       if (o.save && o.checkpointEvery > 0 && step % o.checkpointEvery === 0) {
         o.save(step);
         savedAt = step;

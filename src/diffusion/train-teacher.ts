@@ -11,10 +11,12 @@ import { AdamW, ConfigError, EMA, FewstepError, noGrad, rand, randn, tidy, where
 import { progressPrinter, trainLoop, type TrainProgress } from "./train-loop.js";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../io/checkpoint.js";
 import { CheckpointError } from "../io/errors.js";
-import { mlpConfigFromMetadata } from "../io/load-mlp-denoiser.js";
-import { MlpDenoiser, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from "../nn/mlp-denoiser.js";
+import { modelMetadataFromCheckpoint } from "../io/load-model.js";
+import type { MlpDenoiserConfig } from "../nn/mlp-denoiser.js";
+import { buildModel, resolveModelMetadata, type DenoiserModel, type ModelMetadata } from "../nn/model.js";
 import { ParamStore } from "../nn/param-store.js";
-import type { VectorDataset } from "./dataset.js";
+import type { UNetConfig } from "../nn/unet.js";
+import { perExample, type LabeledDataset } from "./dataset.js";
 import { alphaSigmaTensor, lossWeight, logSnrTensor, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
 
 export type { TrainProgress };
@@ -22,9 +24,17 @@ export type { TrainProgress };
 /** Options of trainTeacher. Everything but `dataset` has a default (TEACHER_DEFAULTS). */
 export interface TrainTeacherOptions {
   /** The class-conditional data to fit. Required. */
-  dataset: VectorDataset;
-  /** Architecture; dim and numClasses come from the dataset. @default MLP_DENOISER_DEFAULTS */
-  model?: Partial<Omit<MlpDenoiserConfig, "dim" | "numClasses">>;
+  dataset: LabeledDataset;
+  /**
+   * Which network: an MLP for vector data, a U-Net for images.
+   * @default "mlp-denoiser" for examples of shape [D], "unet" for [C, H, W]
+   */
+  architecture?: ModelMetadata["kind"];
+  /**
+   * The architecture's settings; the data's shape and class count fill in the rest
+   * (dim; or channels and size). @default MLP_DENOISER_DEFAULTS or UNET_DEFAULTS
+   */
+  model?: Partial<Omit<MlpDenoiserConfig, "dim" | "numClasses">> | Partial<Omit<UNetConfig, "channels" | "size" | "numClasses">>;
   /** Total optimizer steps. @default 10000 */
   steps?: number;
   /** Examples per step. @default 256 */
@@ -57,12 +67,17 @@ export interface TrainTeacherOptions {
   resume?: boolean;
   /** Stops training after the current step; a checkpoint is written first when a path is set. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Called every `every` steps (and after the last) with a model holding the current EMA weights,
+   * for sample grids; the model is disposed after the call returns. @default undefined
+   */
+  snapshot?: { every: number; fn: (step: number, emaModel: DenoiserModel) => void };
 }
 
 /** The trained model and the state behind it. dispose() frees all of it. */
 export interface TrainTeacherResult {
   /** The live (non-averaged) model. */
-  model: MlpDenoiser;
+  model: DenoiserModel;
   /** The EMA of the model's parameters (ema.averages in model.parameters() order). */
   ema: EMA;
   optimizer: AdamW;
@@ -75,7 +90,7 @@ export interface TrainTeacherResult {
   /** Mean loss of the last report window (NaN when no step ran). */
   loss: number;
   /** A new model holding the EMA weights (the one to sample with); the caller disposes it. */
-  emaModel(): MlpDenoiser;
+  emaModel(): DenoiserModel;
   /** EMA averages by parameter name (live references). */
   emaNamed(): Map<string, Tensor>;
   /** Frees the model, EMA and optimizer state. */
@@ -112,7 +127,7 @@ export const TEACHER_DEFAULTS = {
   checkpointEvery: 1000,
 } as const;
 
-type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "onProgress" | "checkpointPath" | "signal">>;
+type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "architecture" | "onProgress" | "checkpointPath" | "signal" | "snapshot">>;
 
 function resolveOptions(opts: TrainTeacherOptions): Resolved {
   const r: Resolved = {
@@ -178,17 +193,21 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
   const onProgress = opts.onProgress === undefined ? progressPrinter() : opts.onProgress;
 
   let checkpoint: Checkpoint | undefined;
-  let config = resolveMlpDenoiserConfig({ ...opts.model, dim: dataset.dim, numClasses: dataset.numClasses });
+  let meta = teacherModelMetadata(dataset, opts.architecture, opts.model ?? {});
   if (o.resume) {
     const path = opts.checkpointPath!;
     checkpoint = loadCheckpoint(path);
     try {
-      const saved = mlpConfigFromMetadata(path, checkpoint.metadata);
-      const differs = (Object.keys(saved) as (keyof MlpDenoiserConfig)[]).filter((k) => saved[k] !== config[k] && (k in (opts.model ?? {}) || k === "dim" || k === "numClasses"));
+      const saved = modelMetadataFromCheckpoint(path, checkpoint.metadata);
+      if (saved.kind !== meta.kind) throw new ConfigError(`trainTeacher: resume from ${path}: the checkpoint holds a ${saved.kind} but a ${meta.kind} was asked for`);
+      const given = new Set([...Object.keys(opts.model ?? {}), "dim", "numClasses", "channels", "size"]);
+      const savedConfig = saved.config as unknown as Record<string, unknown>;
+      const wanted = meta.config as unknown as Record<string, unknown>;
+      const differs = Object.keys(savedConfig).filter((k) => given.has(k) && JSON.stringify(savedConfig[k]) !== JSON.stringify(wanted[k]));
       if (differs.length > 0) {
-        throw new ConfigError(`trainTeacher: resume from ${path}: ${differs.map((k) => `model.${k} is ${JSON.stringify(saved[k])} there but ${JSON.stringify(config[k])} here`).join("; ")}`);
+        throw new ConfigError(`trainTeacher: resume from ${path}: ${differs.map((k) => `model.${k} is ${JSON.stringify(savedConfig[k])} there but ${JSON.stringify(wanted[k])} here`).join("; ")}`);
       }
-      config = saved;
+      meta = saved;
       const missing = [!checkpoint.ema && "EMA", !checkpoint.optimizer && "optimizer state", !checkpoint.generatorState && "generator state"].filter(Boolean);
       if (missing.length > 0 || typeof checkpoint.metadata.step !== "number") {
         throw new CheckpointError(`${path}: cannot resume training exactly: the checkpoint has no ${[...missing, typeof checkpoint.metadata.step !== "number" && "step"].filter(Boolean).join(", ")}`);
@@ -201,8 +220,11 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
 
   // One generator for everything: the store's, which first draws the initial weights.
   const store = new ParamStore({ seed: o.seed });
-  const model = new MlpDenoiser(store, config);
+  const model = buildModel(store, meta);
   const generator = store.generator;
+  // Dropout (U-Net) draws its masks from the run's generator, so resume stays exact.
+  model.training = true;
+  model.dropoutGenerator = generator;
   const params = model.parameters();
   const optimizer = new AdamW(params, { lr: lrAt(1, o), weightDecay: o.weightDecay });
   const ema = new EMA(params, o.emaDecay);
@@ -238,13 +260,19 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
           stage: "teacher",
           step: atStep,
           train: { ...o, resume: undefined },
-          dataset: { dim: dataset.dim, numClasses: dataset.numClasses },
+          dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses },
         },
       }),
     );
 
-  const { numClasses } = config;
-  const D = config.dim;
+  const { numClasses } = meta.config;
+  const emaNamed = () => new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]]));
+  const emaModel = () => {
+    const copy = buildModel(new ParamStore({ seed: o.seed }), model.metadata());
+    copy.loadWeights(emaNamed());
+    return copy;
+  };
+  const snapshot = opts.snapshot;
   let result: { step: number; stopped: boolean; loss: number };
   try {
     result = await trainLoop({
@@ -263,15 +291,26 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
       signal: opts.signal,
       checkpointEvery: o.checkpointEvery,
       save: opts.checkpointPath ? save : undefined,
+      afterStep: snapshot
+        ? (s) => {
+            if (s % snapshot.every !== 0 && s !== o.steps) return;
+            const copy = emaModel();
+            try {
+              snapshot.fn(s, copy);
+            } finally {
+              copy.dispose();
+            }
+          }
+        : undefined,
       loss: () => {
         const { x, labels } = dataset.sample(o.batchSize, generator);
         const t = rand([o.batchSize], generator, { device });
-        const eps = randn([o.batchSize, D], generator, { device });
+        const eps = randn(x.shape, generator, { device });
         const drop = rand([o.batchSize], generator, { device }).lt(o.pUncond);
         const { alpha, sigma } = alphaSigmaTensor(t);
-        const z = x.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+        const z = x.mul(perExample(alpha, x)).add(eps.mul(perExample(sigma, x)));
         const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
-        return xHat.sub(x).square().sum(1).div(D).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+        return xHat.sub(x).square().reshape([o.batchSize, -1]).mean(1).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
       },
     });
   } catch (err) {
@@ -283,7 +322,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
   const { stopped, loss: lastLoss } = result;
   step = result.step;
 
-  const emaNamed = () => new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]]));
+  model.training = false;
   return {
     model,
     ema,
@@ -293,17 +332,25 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
     stopped,
     loss: lastLoss,
     emaNamed,
-    emaModel: () => {
-      const copy = new MlpDenoiser(new ParamStore({ seed: o.seed }), model.config);
-      copy.loadWeights(emaNamed());
-      return copy;
-    },
+    emaModel,
     dispose: () => {
       ema.dispose();
       optimizer.dispose();
       model.dispose();
     },
   };
+}
+
+/** The teacher's architecture record: the data's shape and classes plus the given settings. */
+export function teacherModelMetadata(dataset: LabeledDataset, architecture: ModelMetadata["kind"] | undefined, model: Record<string, unknown>): ModelMetadata {
+  const shape = dataset.exampleShape;
+  const kind = architecture ?? (shape.length === 3 ? "unet" : "mlp-denoiser");
+  if (kind === "mlp-denoiser") {
+    if (shape.length !== 1) throw new ConfigError(`trainTeacher: the MLP takes vectors but the data's examples have shape [${shape}]; use architecture "unet" for images`);
+    return resolveModelMetadata({ kind, config: { ...model, dim: shape[0], numClasses: dataset.numClasses } });
+  }
+  if (shape.length !== 3 || shape[1] !== shape[2]) throw new ConfigError(`trainTeacher: the U-Net takes square images [C, S, S] but the data's examples have shape [${shape}]`);
+  return resolveModelMetadata({ kind, config: { ...model, channels: shape[0], size: shape[1], numClasses: dataset.numClasses } });
 }
 
 function failMissing(path: string, name: string): never {

@@ -3,12 +3,12 @@
 // fresh optimizer per call, atomic checkpoints and exact resume (weights, optimizer, generator,
 // step). The step loop itself is diffusion/train-loop.ts, shared with teacher training.
 import { AdamW, ConfigError, FewstepError, Generator, tidy, type Tensor } from "../engine/index.js";
-import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
+import type { DenoiserModel } from "../nn/model.js";
 import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import { trainLoop, type TrainProgress } from "../diffusion/train-loop.js";
 
 export interface DistillLoopOptions {
-  student: MlpDenoiser;
+  student: DenoiserModel;
   /** The loss of one batch; runs inside the step's scope. */
   loss: (generator: Generator, step: number) => Tensor;
   steps: number;

@@ -7,11 +7,12 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
-import type { VectorDataset } from "../diffusion/dataset.js";
+import type { LabeledDataset } from "../diffusion/dataset.js";
 import type { TrainProgress } from "../diffusion/train-teacher.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
-import { loadMlpDenoiser } from "../io/load-mlp-denoiser.js";
+import { loadModel } from "../io/load-model.js";
 import { MlpDenoiser } from "../nn/mlp-denoiser.js";
+import type { DenoiserModel } from "../nn/model.js";
 import { ParamStore } from "../nn/param-store.js";
 import { distillLoop } from "./loop.js";
 import { stageOneLoss, type WRange } from "./stage-one.js";
@@ -31,7 +32,7 @@ export type StageOneTeacher =
   | { kind: "checkpoint"; path: string };
 
 interface Common {
-  dataset: VectorDataset;
+  dataset: LabeledDataset;
   outDir: string;
   range: WRange;
   batchSize?: number;
@@ -68,20 +69,22 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   // A student initialised from a teacher checkpoint starts right: a small lr refines it (released
   // setting 1e-4). From scratch (exact teacher) it must learn everything: 1e-3.
   const lr = o.lr ?? (fromTeacher ? 1e-4 : 1e-3);
-  let teacher: MlpDenoiser | undefined;
-  let student: MlpDenoiser;
+  let teacher: DenoiserModel | undefined;
+  let student: DenoiserModel;
   let denoiser: Denoiser;
   let nullLabel: number;
   let teacherDType: "float32" | "float64";
   if (o.teacher.kind === "checkpoint") {
-    teacher = loadMlpDenoiser(o.teacher.path, { wInput: false });
-    student = loadMlpDenoiser(o.teacher.path, { wInput: true, seed: o.seed ?? 0 });
+    teacher = loadModel(o.teacher.path, { wInput: false });
+    student = loadModel(o.teacher.path, { wInput: true, seed: o.seed ?? 0 });
+    checkDataFits(o.dataset, teacher, o.teacher.path);
     denoiser = teacher.denoiser;
     nullLabel = teacher.config.numClasses;
     teacherDType = "float32";
   } else {
+    if (o.dataset.exampleShape.length !== 1) throw new ConfigError("stage one from the exact teacher needs vector data (a Gaussian mixture)");
     student = new MlpDenoiser(new ParamStore({ seed: o.seed ?? 0 }), {
-      dim: o.dataset.dim,
+      dim: o.dataset.exampleShape[0],
       numClasses: o.dataset.numClasses,
       hidden: o.student?.hidden ?? 256,
       depth: o.student?.depth ?? 4,
@@ -146,8 +149,15 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       continue;
     }
     // The student starts from its teacher's weights; the teacher is frozen.
-    const teacher = loadMlpDenoiser(teacherPath, { wInput: true });
-    const student = loadMlpDenoiser(teacherPath, { wInput: true });
+    const teacher = loadModel(teacherPath, { wInput: true });
+    const student = loadModel(teacherPath, { wInput: true });
+    try {
+      checkDataFits(o.dataset, teacher, teacherPath);
+    } catch (err) {
+      teacher.dispose();
+      student.dispose();
+      throw err;
+    }
     const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath };
     try {
       const result = await distillLoop({
@@ -173,6 +183,15 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
     teacherPath = path;
   }
   return { paths, stopped: false };
+}
+
+/** The data must have the model's example shape and classes (same images, same padding). */
+function checkDataFits(dataset: LabeledDataset, model: DenoiserModel, path: string): void {
+  if (dataset.exampleShape.join() !== model.exampleShape.join() || dataset.numClasses !== model.config.numClasses) {
+    throw new ConfigError(
+      `${path} takes examples [${model.exampleShape}] in ${model.config.numClasses} classes, but the data has [${dataset.exampleShape}] in ${dataset.numClasses}: use the teacher's data (and --size)`,
+    );
+  }
 }
 
 function isComplete(path: string): boolean {

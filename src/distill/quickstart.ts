@@ -11,7 +11,7 @@ import type { SamplerName } from "../diffusion/sample.js";
 import type { TrainProgress } from "../diffusion/train-teacher.js";
 import { ddimErrorTable, referenceSamples } from "../eval/ddim-error.js";
 import { writeComparisonPlots, type ComparedSampler } from "../eval/comparison-plots.js";
-import { loadMlpDenoiser } from "../io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../io/load-model.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "./pipeline.js";
 
 export interface QuickstartOptions {

@@ -8,10 +8,10 @@
 // The single-w baseline fixes w (the paper's comparison).
 import { noGrad, rand, randn, type Generator, type Tensor } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
-import type { VectorDataset } from "../diffusion/dataset.js";
+import { perExample, type LabeledDataset } from "../diffusion/dataset.js";
 import { guided } from "../diffusion/guidance.js";
 import { alphaSigmaTensor, logSnrTensor, lossWeight, type LossWeighting } from "../diffusion/schedule.js";
-import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
+import type { DenoiserModel } from "../nn/model.js";
 
 /** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
 export interface WRange {
@@ -29,8 +29,8 @@ export interface StageOneLossOptions {
   /** Precision the teacher runs in (the exact mixture: float64). */
   teacherDType: "float32" | "float64";
   nullLabel: number;
-  student: MlpDenoiser;
-  dataset: VectorDataset;
+  student: DenoiserModel;
+  dataset: LabeledDataset;
   range: WRange;
   batchSize: number;
   /** @default "truncated-snr" */
@@ -42,20 +42,20 @@ export interface StageOneLossOptions {
  * w ~ U[wMin, wMax], and z_t = alpha_t x + sigma_t eps. Draw order is fixed (data, t, eps, w),
  * so a seed gives the same batches on every run.
  */
-export function noisedBatch(dataset: VectorDataset, batchSize: number, range: WRange, generator: Generator, drawT: () => Tensor) {
+export function noisedBatch(dataset: LabeledDataset, batchSize: number, range: WRange, generator: Generator, drawT: () => Tensor) {
   const { x, labels } = dataset.sample(batchSize, generator);
   const xs = x.to("float32");
   const t = drawT();
   const eps = randn(xs.shape, generator);
   const w = sampleW(batchSize, range, generator);
   const { alpha, sigma } = alphaSigmaTensor(t);
-  const z = xs.mul(alpha.unsqueeze(1)).add(eps.mul(sigma.unsqueeze(1)));
+  const z = xs.mul(perExample(alpha, xs)).add(eps.mul(perExample(sigma, xs)));
   return { labels, t, w, z };
 }
 
-/** mean over the batch of lossWeight(lambda_t) ||prediction - target||^2 / D (x-space). */
+/** mean over the batch of lossWeight(lambda_t) ||prediction - target||^2 / D (x-space; D = numbers per example). */
 export function weightedXLoss(prediction: Tensor, target: Tensor, t: Tensor, weighting?: LossWeighting): Tensor {
-  return prediction.sub(target).square().sum(1).div(prediction.shape[1]).mul(lossWeight(logSnrTensor(t), weighting)).mean();
+  return prediction.sub(target).square().reshape([prediction.shape[0], -1]).mean(1).mul(lossWeight(logSnrTensor(t), weighting)).mean();
 }
 
 /** The loss of one stage-one batch (see the file header). */

@@ -9,10 +9,10 @@
 // weights with a fresh optimizer each halving (distill/loop.ts).
 import { noGrad, randint, tidy, where, type Generator, type Tensor } from "../engine/index.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import type { VectorDataset } from "../diffusion/dataset.js";
+import type { LabeledDataset } from "../diffusion/dataset.js";
 import { ddimStep } from "../diffusion/samplers/ddim.js";
 import { alphaSigmaTensor, type LossWeighting } from "../diffusion/schedule.js";
-import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
+import type { DenoiserModel } from "../nn/model.js";
 import { noisedBatch, weightedXLoss, type WRange } from "./stage-one.js";
 
 /** The stage-two target x~ for a student of `steps` steps at per-example times t [n] (on its grid). */
@@ -35,10 +35,10 @@ export function stageTwoTarget(teacher: Denoiser, z: Tensor, t: Tensor, steps: n
 
 export interface StageTwoLossOptions {
   teacher: Denoiser;
-  student: MlpDenoiser;
+  student: DenoiserModel;
   /** The student's number of steps N (the teacher has 2N). */
   steps: number;
-  dataset: VectorDataset;
+  dataset: LabeledDataset;
   range: WRange;
   batchSize: number;
   /** @default "truncated-snr" */

@@ -6,7 +6,7 @@ import { tidy, type Tensor } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
-import { loadMlpDenoiser } from "../io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../io/load-model.js";
 import { tableInputs } from "./ddim-error.js";
 import { saveScatterPng, type ScatterPanel } from "./scatter-plot.js";
 

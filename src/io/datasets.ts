@@ -49,6 +49,9 @@ const IDX_LABELS_MAGIC = 0x00000801;
 const CIFAR_RECORD = 1 + 3 * 32 * 32;
 const FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist";
 
+/** Fashion-MNIST's class names by label (Xiao et al. 2017). */
+export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"] as const;
+
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 
 /** The file's bytes, gunzipped when it starts with the gzip magic 0x1f 0x8b (so .gz is optional). */
@@ -314,4 +317,46 @@ export function fashionMnistPaths(split: "train" | "test", root = FASHION_MNIST_
     }
   }
   return { images, labels };
+}
+
+/** The forms `openImageDataset` accepts, for help texts. */
+export const IMAGE_DATA_FORMS = "fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS";
+
+/**
+ * Opens an image data set from a spec string: `fashion-mnist` (Debian's dataset-fashion-mnist,
+ * train split; `fashion-mnist:test` for the test split), `idx:images,labels` (MNIST-style files,
+ * gzip or raw), `cifar10:data_batch_1.bin,...`, `png:folder` (one subfolder per class) or
+ * `npy:images.npy,labels.npy`.
+ * @throws FewstepError naming the accepted forms for an unknown spec; FormatError for a bad file
+ */
+export function openImageDataset(spec: string): ImageDataset {
+  const colon = spec.indexOf(":");
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const rest = colon < 0 ? "" : spec.slice(colon + 1);
+  const parts = rest.split(",").filter((p) => p !== "");
+  const need = (count: number, what: string) => {
+    if (parts.length !== count) throw new FewstepError(`data '${spec}': ${kind} needs ${what}, e.g. ${kind}:${what.replace(/ /g, "")}`);
+  };
+  switch (kind) {
+    case "fashion-mnist": {
+      const split = rest === "" ? "train" : rest;
+      if (split !== "train" && split !== "test") throw new FewstepError(`data '${spec}': the split must be train or test`);
+      const { images, labels } = fashionMnistPaths(split);
+      return { ...readIdx(images, labels), classNames: [...FASHION_MNIST_CLASSES] };
+    }
+    case "idx":
+      need(2, "images,labels");
+      return readIdx(parts[0], parts[1]);
+    case "cifar10":
+      if (parts.length === 0) throw new FewstepError(`data '${spec}': cifar10 needs one or more batch files, e.g. cifar10:data_batch_1.bin,data_batch_2.bin`);
+      return readCifar10(parts);
+    case "png":
+      if (rest === "") throw new FewstepError(`data '${spec}': png needs a folder, e.g. png:my-images (one subfolder per class)`);
+      return readPngFolder(rest);
+    case "npy":
+      need(2, "images,labels");
+      return readNpyImages(parts[0], parts[1]);
+    default:
+      throw new FewstepError(`unknown data '${spec}'; use one of: ${IMAGE_DATA_FORMS}`);
+  }
 }

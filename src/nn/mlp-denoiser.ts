@@ -12,7 +12,7 @@
 //
 // Layering note: this file imports diffusion/schedule.ts and diffusion/denoiser.ts (types), two
 // leaf files that import only the engine, because "x" / "v" output conversion is part of the model.
-import { cat, embedding, keep, layerNorm, noGrad, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Tensor } from "../engine/index.js";
+import { cat, embedding, keep, layerNorm, noGrad, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
 import { Linear } from "./layers.js";
@@ -180,6 +180,9 @@ export class MlpDenoiser {
   readonly store: ParamStore;
   /** The model as a Denoiser function (z, t, cond) => x-hat. */
   readonly denoiser: Denoiser = (z, t, cond) => this.forward(z, t, cond);
+  /** The MLP has no dropout: these exist for the DenoiserModel interface (nn/model.ts) and change nothing. */
+  training = false;
+  dropoutGenerator: Generator | null = null;
 
   private readonly input: Linear;
   private readonly timeEmbed: EmbedMlp;
@@ -224,6 +227,11 @@ export class MlpDenoiser {
     this.wEmbed = new EmbedMlp(this.store.sub("w_embed"), 2 * this.cfg.fourierFeatures, this.cfg.hidden, { zeroLast: true });
     this.cfg.wInput = true;
     return this;
+  }
+
+  /** Shape of one example: [dim]. */
+  get exampleShape(): number[] {
+    return [this.cfg.dim];
   }
 
   /** The resolved architecture (a copy; wInput turns true after addWInput()). */
@@ -316,16 +324,7 @@ export class MlpDenoiser {
    * @returns the w-path names that kept their initial values (empty when all were given)
    */
   loadWeights(values: Map<string, Tensor>): { initialisedWPath: string[] } {
-    const wNames = this.wPathNames();
-    const teacherWeights = wNames.length > 0 && wNames.every((n) => !values.has(n));
-    const { missing, unexpected } = this.store.load(values, { strict: !teacherWeights });
-    if (teacherWeights && (unexpected.length > 0 || missing.some((n) => !wNames.includes(n)))) {
-      const other = missing.filter((n) => !wNames.includes(n));
-      throw new ShapeError(
-        `MlpDenoiser.loadWeights: ${[other.length ? `missing ${other.join(", ")}` : "", unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""].filter(Boolean).join("; ")}`,
-      );
-    }
-    return { initialisedWPath: teacherWeights ? wNames : [] };
+    return this.store.loadAllowingNewPath("MlpDenoiser", values, W_PATH_PREFIX);
   }
 
   /** What a checkpoint records to rebuild this model. */

@@ -91,6 +91,25 @@ export class ParamStore {
     return { missing, unexpected };
   }
 
+  /**
+   * `load`, allowing one difference: when every parameter under `newPathPrefix` (a w path) is
+   * absent from `values` (a teacher's weights), those keep their fresh initialisation (last layer
+   * zero: the model computes exactly the teacher's x-hat). Any other missing or unexpected name,
+   * or a shape mismatch, is one ShapeError listing them all.
+   * @returns the names that kept their initial values (empty when all were given)
+   */
+  loadAllowingNewPath(who: string, values: Map<string, Tensor>, newPathPrefix: string): { initialisedWPath: string[] } {
+    const prefix = this.prefix ? `${this.prefix}.${newPathPrefix}` : newPathPrefix;
+    const fresh = [...this.root.params.keys()].filter((k) => k.startsWith(prefix));
+    const allAbsent = fresh.length > 0 && fresh.every((n) => !values.has(n));
+    const { missing, unexpected } = this.load(values, { strict: !allAbsent });
+    const other = missing.filter((n) => !fresh.includes(n));
+    if (allAbsent && (unexpected.length > 0 || other.length > 0)) {
+      throw new ShapeError(`${who}.loadWeights: ${[other.length ? `missing ${other.join(", ")}` : "", unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""].filter(Boolean).join("; ")}`);
+    }
+    return { initialisedWPath: allAbsent ? fresh : [] };
+  }
+
   /** Frees every parameter. */
   dispose(): void {
     for (const p of this.root.params.values()) p.dispose();

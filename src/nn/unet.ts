@@ -40,6 +40,46 @@ export const UNET_DEFAULTS = { baseChannels: 32, channelMults: [1, 2, 2], numRes
 
 const GROUPS = 8;
 
+/** Prefix of every w-path parameter name. */
+export const UNET_W_PATH_PREFIX = "w_embed.";
+
+/**
+ * Fills in defaults and validates; every bad field is named in one ConfigError.
+ * @throws ConfigError listing each invalid field
+ */
+export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: number; size: number; numClasses: number }): UNetConfig {
+  const known = new Set(["channels", "size", "numClasses", ...Object.keys(UNET_DEFAULTS)]);
+  const c: UNetConfig = { ...UNET_DEFAULTS, channelMults: [...UNET_DEFAULTS.channelMults], attentionResolutions: [...UNET_DEFAULTS.attentionResolutions], ...config };
+  const bad: string[] = [];
+  for (const key of Object.keys(config)) if (!known.has(key)) bad.push(`unknown field '${key}'; known: ${[...known].join(", ")}`);
+  const int = (name: keyof UNetConfig, min: number) => {
+    const v = c[name];
+    if (!Number.isSafeInteger(v) || (v as number) < min) bad.push(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  };
+  int("channels", 1);
+  int("size", 1);
+  int("numClasses", 1);
+  int("baseChannels", GROUPS);
+  int("numResBlocks", 1);
+  int("fourierFeatures", 1);
+  const intList = (name: "channelMults" | "attentionResolutions", allowEmpty: boolean) => {
+    const v = c[name];
+    if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || !v.every((k) => Number.isSafeInteger(k) && k >= 1)) bad.push(`${name} must be a list of positive integers, got ${JSON.stringify(v)}`);
+  };
+  intList("channelMults", false);
+  intList("attentionResolutions", true);
+  if (Number.isSafeInteger(c.baseChannels) && c.baseChannels % GROUPS !== 0) bad.push(`baseChannels must be a multiple of ${GROUPS} (GroupNorm groups), got ${c.baseChannels}`);
+  if (Array.isArray(c.channelMults) && Number.isSafeInteger(c.size) && c.size % 2 ** (c.channelMults.length - 1) !== 0) {
+    bad.push(`size ${c.size} must be a multiple of 2^${c.channelMults.length - 1} for ${c.channelMults.length} levels (pad or resize the images)`);
+  }
+  if (typeof c.dropout !== "number" || !(c.dropout >= 0 && c.dropout < 1)) bad.push(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
+  if (c.prediction !== "x" && c.prediction !== "v") bad.push(`prediction must be "x" or "v", got ${JSON.stringify(c.prediction)}`);
+  if (typeof c.wInput !== "boolean") bad.push(`wInput must be true or false, got ${JSON.stringify(c.wInput)}`);
+  if (typeof c.wMax !== "number" || !(c.wMax > 0) || !Number.isFinite(c.wMax)) bad.push(`wMax must be a positive number, got ${JSON.stringify(c.wMax)}`);
+  if (bad.length > 0) throw new ConfigError(`UNet config: ${bad.join("; ")}`);
+  return c;
+}
+
 /** A conv whose weights and bias start at zero: the residual branch it ends starts as identity (ADM). */
 function zeroConv(store: ParamStore, cin: number, cout: number, kernel: number): Conv2d {
   const conv = new Conv2d(store, cin, cout, kernel, { padding: kernel >> 1 });
@@ -138,10 +178,8 @@ export class UNet {
   private readonly convOut: Conv2d;
 
   constructor(store: ParamStore, config: Partial<UNetConfig> & { channels: number; size: number; numClasses: number }) {
-    const c: UNetConfig = { ...UNET_DEFAULTS, ...config };
+    const c = resolveUNetConfig(config);
     const levels = c.channelMults.length;
-    if (c.size % 2 ** (levels - 1) !== 0) throw new ConfigError(`UNet: size ${c.size} must be a multiple of 2^${levels - 1} for ${levels} levels`);
-    if (c.baseChannels % GROUPS !== 0) throw new ConfigError(`UNet: baseChannels ${c.baseChannels} must be a multiple of ${GROUPS} (GroupNorm groups)`);
     this.store = store;
     this.config = { ...c, wInput: false };
     const E = (this.embedDim = 4 * c.baseChannels);
@@ -195,13 +233,36 @@ export class UNet {
   /** Adds the w path (last layer zero): x-hat is unchanged for every w until training moves it. */
   addWInput(): this {
     if (this.wEmbed) throw new ConfigError("UNet.addWInput: the model already takes w");
-    this.wEmbed = new EmbedMlp(this.store.sub("w_embed"), 2 * this.config.fourierFeatures, this.embedDim, true);
+    this.wEmbed = new EmbedMlp(this.store.sub(UNET_W_PATH_PREFIX.slice(0, -1)), 2 * this.config.fourierFeatures, this.embedDim, true);
     this.config.wInput = true;
     return this;
   }
 
   parameters(): Tensor[] {
     return this.store.parameters();
+  }
+
+  /** The store's parameters, by full name (live references). */
+  named(): Map<string, Tensor> {
+    return this.store.named();
+  }
+
+  /** Shape of one example: [channels, size, size]. */
+  get exampleShape(): number[] {
+    return [this.config.channels, this.config.size, this.config.size];
+  }
+
+  /**
+   * Copies weights in by name. A w model given a teacher's weights (no w path) keeps its fresh w
+   * path (last layer zero), so it computes exactly the teacher's x-hat; any other difference is an error.
+   */
+  loadWeights(values: Map<string, Tensor>): { initialisedWPath: string[] } {
+    return this.store.loadAllowingNewPath("UNet", values, UNET_W_PATH_PREFIX);
+  }
+
+  /** What a checkpoint records to rebuild this model. */
+  metadata(): { kind: "unet"; config: UNetConfig } {
+    return { kind: "unet", config: { ...this.config, channelMults: [...this.config.channelMults], attentionResolutions: [...this.config.attentionResolutions] } };
   }
 
   private fourier(u: Tensor): Tensor {

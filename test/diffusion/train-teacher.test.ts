@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { full, liveTensors, noGrad, randint, randn, tensor, tidy, ConfigError, Generator, type Tensor } from "../../src/engine/index.js";
-import type { VectorDataset } from "../../src/diffusion/dataset.js";
+import type { LabeledDataset } from "../../src/diffusion/dataset.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
 import { progressPrinter, trainTeacher, type TrainProgress } from "../../src/diffusion/train-teacher.js";
 import { loadCheckpoint, disposeCheckpoint } from "../../src/io/checkpoint.js";
 import { CheckpointError } from "../../src/io/errors.js";
-import { loadMlpDenoiser } from "../../src/io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../../src/io/load-model.js";
 
 const MEANS = [
   [-2, 0],
@@ -21,8 +21,8 @@ const MEANS = [
 const STD = 0.3;
 
 /** Class c ~ N(MEANS[c], STD^2 I). */
-class TwoBlobs implements VectorDataset {
-  readonly dim = 2;
+class TwoBlobs implements LabeledDataset {
+  readonly exampleShape = [2];
   readonly numClasses = 2;
   sample(n: number, generator: Generator, opts: { labels?: Tensor } = {}): { x: Tensor; labels: Tensor } {
     return tidy(() => {

@@ -11,7 +11,7 @@ import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
 import { ddimErrorTable } from "../../src/eval/ddim-error.js";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
-import { loadMlpDenoiser } from "../../src/io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../../src/io/load-model.js";
 import { loadModelForSampling } from "../../src/cli/model-loading.js";
 
 const exact = loadMixture("ring2d");

@@ -11,7 +11,7 @@ import { guided } from "../../src/diffusion/guidance.js";
 import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
 import { trainTeacher } from "../../src/diffusion/train-teacher.js";
 import { runStageOne, stageOnePath } from "../../src/distill/pipeline.js";
-import { loadMlpDenoiser } from "../../src/io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../../src/io/load-model.js";
 
 test("stage one from a teacher checkpoint starts as the conditional teacher and learns the guided one", async () => {
   const dir = mkdtempSync(join(tmpdir(), "fewstep-s1-teacher-"));

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ConfigError, ShapeError } from "../../src/engine/errors.js";
-import { type ScatterPanel, TAB10, renderScatter, saveScatterPng, scatterLayout, scatterRange, textWidth } from "../../src/eval/scatter-plot.js";
+import { type ScatterPanel, TAB10, renderScatter, saveScatterPng, scatterLayout, scatterRange } from "../../src/eval/scatter-plot.js";
+import { textWidth } from "../../src/eval/bitmap-text.js";
 import { type PngImage, loadPng } from "../../src/io/png.js";
 
 const WHITE = [255, 255, 255];

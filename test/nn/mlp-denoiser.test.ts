@@ -13,7 +13,7 @@ import { MlpDenoiser, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from ".
 import { ParamStore } from "../../src/nn/param-store.js";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from "../../src/io/checkpoint.js";
 import { CheckpointError } from "../../src/io/errors.js";
-import { loadMlpDenoiser } from "../../src/io/load-mlp-denoiser.js";
+import { loadMlpDenoiser } from "../../src/io/load-model.js";
 import { saveSafetensors } from "../../src/io/safetensors.js";
 import { toHostRecord } from "../../src/io/tensor-bridge.js";
 import { assertClose } from "../helpers/assert-close.js";

@@ -35,7 +35,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
   });
   const mixture = loadMixture(flags.mixture as string);
   const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: ws, steps }) : undefined;
-  if (source && source.dim !== mixture.dim) throw new FewstepError(`--model has dimension ${source.dim} but --mixture ${flags.mixture} has ${mixture.dim}`);
+  if (source && source.exampleShape.join() !== String(mixture.dim)) throw new FewstepError(`--model takes examples of shape [${source.exampleShape}] but --mixture ${flags.mixture} has ${mixture.dim}`);
   const outDir = flags["out-dir"] as string | undefined;
   if (outDir && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
   const label = source ? `model ${flags.model}` : `exact teacher`;

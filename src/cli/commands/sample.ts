@@ -1,5 +1,6 @@
 // `fewstep sample`: draws samples from an exact mixture teacher or a trained model with DDIM, the
-// stochastic N-step sampler or ancestral DDPM, at guidance weight w, to a .npy file.
+// stochastic N-step sampler or ancestral DDPM, at guidance weight w, to a .npy file (or, for
+// image models, a PNG grid).
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
@@ -7,20 +8,21 @@ import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const sampleSpec: CommandSpec = {
   name: "sample",
-  summary: "sample a guided teacher or a distilled student to a .npy file",
-  usage: "fewstep sample (--mixture NAME|spec.json | --model ckpt) --out x.npy [flags]",
+  summary: "sample a guided teacher or a distilled student to a .npy file (images: or a PNG grid)",
+  usage: "fewstep sample (--mixture NAME|spec.json | --model ckpt) --out x.npy|grid.png [flags]",
   flags: [
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "exact Gaussian-mixture teacher: a built-in name (ring2d, gauss64d) or a JSON spec {means [C][K][D], stds [C][K], weights [C][K]}" },
     { name: "model", kind: "path", meta: "FILE", help: "a trained model checkpoint (.safetensors) instead of --mixture" },
     { name: "w", kind: "number", meta: "W", min: 0, default: 0, help: "guidance weight, paper's convention: (1 + w) x(z, c) - w x(z, null); a 'guidance scale' s is 1 + w" },
     { name: "steps", kind: "int", meta: "N", min: 1, default: 64, help: "number of sampling steps (model calls per sample; a teacher makes 2 per step when w > 0)" },
     { name: "sampler", kind: "string", meta: "NAME", choices: ["ddim", "stochastic", "ddpm"], default: "ddim", help: "ddim: deterministic (eq. 2); stochastic: the paper's N-step sampler; ddpm: ancestral" },
-    { name: "noise", kind: "path", meta: "FILE", help: "initial noise z_1: .npy float32/float64 of shape [n, D]" },
+    { name: "noise", kind: "path", meta: "FILE", help: "initial noise z_1: .npy float32/float64 of shape [n, D] (vectors) or [n, C, H, W] (images)" },
     { name: "labels", kind: "path", meta: "FILE", help: "class labels: .npy int64 of shape [n] (with --noise)" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the noise (without --noise) and of the noise stochastic samplers add" },
     { name: "n", kind: "int", meta: "N", min: 1, help: "number of samples (without --noise)" },
     { name: "class", kind: "int", meta: "K", min: 0, help: "class of every sample (without --labels: random labels otherwise)" },
-    { name: "out", kind: "path", meta: "FILE", help: "output .npy of shape [n, D]" },
+    { name: "out", kind: "path", meta: "FILE", help: "output .npy of shape [n, ...example shape]; for image models a .png writes a grid instead" },
+    { name: "columns", kind: "int", meta: "K", min: 1, default: 10, help: "images per row of a .png grid" },
     { name: "dtype", kind: "string", meta: "T", choices: ["float32", "float64"], default: "float32", help: "dtype of the output" },
     { name: "clip", kind: "number", meta: "C", min: 0, help: "clamp the final sample to [-C, C] (never the intermediate x-hats)" },
   ],
@@ -28,6 +30,7 @@ export const sampleSpec: CommandSpec = {
     "fewstep sample --mixture ring2d --w 2 --steps 64 --sampler ddim --seed 0 --n 1000 --out x.npy",
     "fewstep sample --mixture spec.json --w 2 --steps 64 --sampler ddim --noise z.npy --labels c.npy --out x.npy",
     "fewstep sample --model runs/teacher/teacher.safetensors --w 1 --steps 256 --n 500 --class 2 --out x.npy",
+    "fewstep sample --model models/fashion-mnist/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png",
   ],
 };
 
@@ -43,7 +46,8 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
     throw new FewstepError(message);
   };
   const out = flags.out as string | undefined;
-  if (!out) fail("--out is required: the .npy file to write");
+  if (!out) fail("--out is required: the .npy file (or, for images, .png grid) to write");
+  const png = out!.toLowerCase().endsWith(".png");
   if (!existsSync(dirname(out!))) fail(`--out: folder ${dirname(out!)} does not exist`);
   if (flags.mixture === undefined && flags.model === undefined) fail("give --mixture (an exact teacher) or --model (a checkpoint)");
   if (flags.mixture !== undefined && flags.model !== undefined) fail("give --mixture or --model, not both");
@@ -58,7 +62,7 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
     flags.mixture !== undefined
       ? (() => {
           const mixture = loadMixture(flags.mixture as string);
-          return { denoiser: mixture.denoiser, dim: mixture.dim, numClasses: mixture.numClasses, nullLabel: mixture.nullLabel, dtype: "float64" as const, guidance: "teacher" as const, dispose: () => mixture.dispose() };
+          return { denoiser: mixture.denoiser, exampleShape: mixture.exampleShape, numClasses: mixture.numClasses, nullLabel: mixture.nullLabel, dtype: "float64" as const, guidance: "teacher" as const, dispose: () => mixture.dispose() };
         })()
       : loadModelForSampling(flags.model as string, { w, steps });
 
@@ -69,10 +73,10 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
       if (flags.noise !== undefined) {
         const host = readNpy(loadNpy, flags.noise as string, "--noise");
         if (host.dtype !== "float32" && host.dtype !== "float64") fail(`--noise: ${flags.noise} holds ${host.dtype}; it must be float32 or float64`);
-        if (host.shape.length !== 2 || host.shape[1] !== source.dim) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${source.dim}]`);
+        if (host.shape.slice(1).join() !== source.exampleShape.join()) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${source.exampleShape}]`);
         z = fromHost(host).to(source.dtype);
       } else {
-        z = randn([flags.n as number, source.dim], generator, { dtype: source.dtype });
+        z = randn([flags.n as number, ...source.exampleShape], generator, { dtype: source.dtype });
       }
       const n = z.shape[0];
       let labels;
@@ -103,8 +107,15 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
       });
       return sample.to(flags.dtype as "float32" | "float64");
     });
-    saveNpy(out!, toHost(x));
-    console.error(`fewstep sample: wrote ${x.shape[0]} x ${x.shape[1]} ${x.dtype} samples to ${out}`);
+    if (png) {
+      if (x.ndim !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${x.shape.slice(1)}]: write a .npy`);
+      const { saveImageGrid } = await import("../../eval/image-grid.js");
+      const columns = flags.columns as number;
+      saveImageGrid(out!, x.to("float32").data() as Float32Array, x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
+    } else {
+      saveNpy(out!, toHost(x));
+    }
+    console.error(`fewstep sample: wrote ${x.shape[0]} samples [${x.shape.slice(1)}] (${x.dtype}) to ${out}`);
     x.dispose();
   } finally {
     source.dispose();

@@ -1,0 +1,52 @@
+// `fewstep grids`: the guided image teacher with DDIM at several N next to its distilled students
+// (deterministic and stochastic) from the same noise, one PNG per w (eval/distill-grids.ts).
+import { existsSync, mkdirSync } from "node:fs";
+import { FewstepError } from "../../engine/errors.js";
+import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+
+export const gridsSpec: CommandSpec = {
+  name: "grids",
+  summary: "image grids: the guided teacher's DDIM at several N next to the distilled students, same noise, one PNG per w",
+  usage: "fewstep grids --teacher teacher.safetensors --run DIR [--out-dir DIR] [flags]",
+  flags: [
+    { name: "teacher", kind: "path", meta: "FILE", help: "the image teacher checkpoint (required)" },
+    { name: "run", kind: "path", meta: "DIR", help: "folder with the stage-two students student-N<N>.safetensors (required)" },
+    { name: "out-dir", kind: "path", meta: "DIR", help: "where compare-w<w>.png go (default: --run)" },
+    { name: "ws", kind: "numbers", meta: "W,...", default: "0,1,2,4", help: "guidance weights, one PNG each" },
+    { name: "teacher-steps", kind: "numbers", meta: "N,...", default: "8,16,32,64,128,256", help: "teacher DDIM step counts (rows)" },
+    { name: "student-steps", kind: "numbers", meta: "N,...", default: "1,2,4,8", help: "students to show (rows: DDIM and stochastic each)" },
+    { name: "seeds", kind: "int", meta: "S", min: 1, default: 2, help: "columns per class" },
+    { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the noise" },
+    { name: "class-names", kind: "string", meta: "NAMES", help: "column labels: fashion-mnist, or a comma-separated list (default: class numbers)" },
+  ],
+  examples: ["fewstep grids --teacher models/fashion-mnist/teacher.safetensors --run models/fashion-mnist --out-dir runs/grids --class-names fashion-mnist"],
+};
+
+export async function runGrids(flags: ParsedFlags): Promise<void> {
+  if (flags.teacher === undefined) throw new FewstepError("--teacher is required: the image teacher checkpoint");
+  if (flags.run === undefined) throw new FewstepError("--run is required: the folder with student-N<N>.safetensors");
+  for (const [flag, list] of [["teacher-steps", flags["teacher-steps"]], ["student-steps", flags["student-steps"]]] as const) {
+    const bad = (list as number[]).find((n) => !Number.isInteger(n) || n < 1);
+    if (bad !== undefined) throw new FewstepError(`--${flag}: ${bad} is not a positive integer`);
+  }
+  const outDir = (flags["out-dir"] as string | undefined) ?? (flags.run as string);
+  if (!existsSync(outDir)) mkdirSync(outDir, { recursive: true });
+  const { writeDistillGrids } = await import("../../eval/distill-grids.js");
+  const { FASHION_MNIST_CLASSES } = await import("../../io/datasets.js");
+  const started = performance.now();
+  const paths = writeDistillGrids(outDir, {
+    teacherPath: flags.teacher as string,
+    runDir: flags.run as string,
+    ws: flags.ws as number[],
+    teacherSteps: flags["teacher-steps"] as number[],
+    studentSteps: flags["student-steps"] as number[],
+    seedsPerClass: flags.seeds as number,
+    seed: flags.seed as number,
+    classNames: flags["class-names"] === undefined ? undefined : flags["class-names"] === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : String(flags["class-names"]).split(","),
+    onRow: (label, w) => console.error(`grids: w=${w} ${label} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
+  });
+  console.error(`fewstep grids: wrote ${paths.join(", ")}`);
+}
+
+/** The command as `fewstep` registers it. */
+export const command: Command = { spec: gridsSpec, run: runGrids };

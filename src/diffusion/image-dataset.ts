@@ -1,0 +1,42 @@
+// Images as a LabeledDataset for the trainers: the whole set is scaled to [-1, 1] and padded or
+// resized once (io/datasets.ts toTensorBatch), kept as one float32 tensor, and batches are drawn
+// with replacement by indices from the run's generator. Drawing from the generator (instead of
+// walking an epoch order) keeps a resumed run exact: the generator state is in the checkpoint.
+import { keep, randint, tidy, type Generator, type Tensor } from "../engine/index.js";
+import { toTensorBatch, type ImageDataset } from "../io/datasets.js";
+import type { LabeledDataset } from "./dataset.js";
+
+export class ImageTensorDataset implements LabeledDataset {
+  readonly exampleShape: number[];
+  readonly numClasses: number;
+  readonly count: number;
+  /** Where the images came from, for messages and checkpoint metadata. */
+  readonly source: string;
+  private readonly images: Tensor;
+  private readonly labels: Tensor;
+
+  /** @param size side of the square images the model takes (pad smaller, resize larger). @default the images' own size */
+  constructor(host: ImageDataset, opts: { size?: number } = {}) {
+    const indices = Array.from({ length: host.count }, (_, i) => i);
+    const { x, labels } = toTensorBatch(host, indices, { size: opts.size });
+    this.images = keep(x);
+    this.labels = keep(labels);
+    this.exampleShape = x.shape.slice(1);
+    this.numClasses = host.numClasses;
+    this.count = host.count;
+    this.source = host.source;
+  }
+
+  /** n images [n, C, H, W] in [-1, 1] and their int64 labels [n], drawn uniformly with replacement. */
+  sample(n: number, generator: Generator): { x: Tensor; labels: Tensor } {
+    return tidy(() => {
+      const index = randint(0, this.count, [n], generator);
+      return { x: this.images.indexSelect(0, index), labels: this.labels.indexSelect(0, index) };
+    });
+  }
+
+  dispose(): void {
+    this.images.dispose();
+    this.labels.dispose();
+  }
+}

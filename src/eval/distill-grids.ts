@@ -1,0 +1,98 @@
+// The pixel-space comparison of issue 5: for each w, one PNG whose rows are the guided teacher
+// with DDIM at several N (2 calls per step) and the distilled students at their own N, each with
+// deterministic DDIM and the paper's stochastic sampler, all from the same noise and labels;
+// columns are classes x seeds. Rows can be compared by eye column by column.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { cat, noGrad, tensor, tidy, type Tensor } from "../engine/index.js";
+import { FewstepError } from "../engine/errors.js";
+import { sampleGuided } from "../diffusion/sample.js";
+import { loadModel } from "../io/load-model.js";
+import type { DenoiserModel } from "../nn/model.js";
+import { gridNoise } from "./class-grid.js";
+import { saveImageGrid } from "./image-grid.js";
+
+export interface DistillGridOptions {
+  teacherPath: string;
+  /** The stage-two run folder with student-N<N>.safetensors. */
+  runDir: string;
+  ws: number[];
+  /** @default [8, 16, 32, 64, 128, 256] */
+  teacherSteps?: number[];
+  /** @default [1, 2, 4, 8] */
+  studentSteps?: number[];
+  /** Columns per class. @default 2 */
+  seedsPerClass?: number;
+  /** @default 0 */
+  seed?: number;
+  classNames?: string[];
+  /** Called after each row, for progress. */
+  onRow?: (label: string, w: number) => void;
+}
+
+/**
+ * Writes <outDir>/compare-w<w>.png for each w; returns the paths.
+ * @throws FewstepError naming a missing student checkpoint
+ */
+export function writeDistillGrids(outDir: string, o: DistillGridOptions): string[] {
+  const teacherSteps = o.teacherSteps ?? [8, 16, 32, 64, 128, 256];
+  const studentSteps = o.studentSteps ?? [1, 2, 4, 8];
+  const S = o.seedsPerClass ?? 2;
+  for (const n of studentSteps) {
+    const path = join(o.runDir, `student-N${n}.safetensors`);
+    if (!existsSync(path)) throw new FewstepError(`no student for N=${n}: ${path} is missing; run \`fewstep distill stage-two\` down to N=${Math.min(...studentSteps)} or pass --student-steps`);
+  }
+  const teacher = loadModel(o.teacherPath, { wInput: false });
+  const models: DenoiserModel[] = [teacher];
+  try {
+    const students = studentSteps.map((n) => {
+      const m = loadModel(join(o.runDir, `student-N${n}.safetensors`));
+      models.push(m);
+      return { n, model: m };
+    });
+    const K = teacher.config.numClasses;
+    const shape = teacher.exampleShape;
+    const rows: { label: string; run: (z: Tensor, labels: Tensor, w: number) => Tensor }[] = [
+      ...teacherSteps.map((n) => ({ label: `teacher DDIM ${n}`, run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(teacher.denoiser, z, { sampler: "ddim", steps: n, w, guidance: "teacher", nullLabel: K, labels }) })),
+      ...students.flatMap(({ n, model }) =>
+        (["ddim", "stochastic"] as const).map((sampler) => ({
+          label: `student N=${n} ${sampler === "ddim" ? "DDIM" : "stoch."}`,
+          run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(model.denoiser, z, { sampler, steps: n, w, guidance: "input", nullLabel: K, labels, seed: o.seed ?? 0 }),
+        })),
+      ),
+    ];
+    return o.ws.map((w) => {
+      const path = join(outDir, `compare-w${w}.png`);
+      const x = tidy(() =>
+        noGrad(() => {
+          // column j = class floor(j / S), noise j % S: the same z in every row
+          const noise = gridNoise(shape, S, o.seed ?? 0);
+          const z = noise.repeat([K, ...shape.map(() => 1)]);
+          const labels = tensor(BigInt64Array.from({ length: K * S }, (_, i) => BigInt(Math.floor(i / S))));
+          return cat(
+            rows.map((row) => {
+              const out = row.run(z, labels, w);
+              o.onRow?.(row.label, w);
+              return out;
+            }),
+            0,
+          );
+        }),
+      );
+      try {
+        const columnLabels = Array.from({ length: K * S }, (_, j) => (j % S === 0 ? (o.classNames?.[j / S] ?? String(j / S)).slice(0, 9) : ""));
+        saveImageGrid(path, x.to("float32").data() as Float32Array, x.shape, {
+          columns: K * S,
+          rowLabels: rows.map((r) => r.label),
+          columnLabels,
+          title: `w = ${w}: guided teacher (DDIM, 2 calls per step) vs distilled students (1 call per step), same noise in every row`,
+        });
+      } finally {
+        x.dispose();
+      }
+      return path;
+    });
+  } finally {
+    for (const m of models) m.dispose();
+  }
+}
