@@ -77,7 +77,6 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   if (o.teacher.kind === "checkpoint") {
     teacher = loadModel(o.teacher.path, { wInput: false });
     student = loadModel(o.teacher.path, { wInput: true, seed: o.seed ?? 0 });
-    checkDataFits(o.dataset, teacher, o.teacher.path);
     denoiser = teacher.denoiser;
     nullLabel = teacher.config.numClasses;
     teacherDType = "float32";
@@ -97,6 +96,7 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   }
   const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}` };
   try {
+    if (teacher) checkDataFits(o.dataset, teacher, (o.teacher as { path: string }).path);
     const result = await distillLoop({
       student,
       loss: (generator) => stageOneLoss({ teacher: denoiser, teacherDType, nullLabel, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
