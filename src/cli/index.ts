@@ -14,6 +14,7 @@ Commands:
   distill stage-one  a student that takes w and matches the guided teacher in one call
   distill stage-two  progressive distillation of that student down to 1-4 steps
   grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
+  weights       a checkpoint's sampling weights without training state (for shipping)
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
@@ -55,6 +56,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "distill stage-two": () => import("./commands/distill.js").then((m) => m.stageTwoCommand),
   "eval-mixture": () => import("./commands/eval-mixture.js").then((m) => m.command),
   grids: () => import("./commands/grids.js").then((m) => m.command),
+  weights: () => import("./commands/weights.js").then((m) => m.command),
 };
 
 export async function main(argv: string[]): Promise<number> {

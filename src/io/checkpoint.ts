@@ -129,3 +129,20 @@ export function disposeCheckpoint(checkpoint: Checkpoint): void {
   if (checkpoint.optimizer) for (const t of Object.values(checkpoint.optimizer.tensors)) t.dispose();
   checkpoint.generatorState?.dispose();
 }
+
+/**
+ * Writes the weights one samples with (the EMA averages when saved, else the parameters) and the
+ * metadata to `dst`, without EMA, optimizer or generator state: a checkpoint to ship, a quarter
+ * of a training checkpoint's size. Metadata gains `weightsFrom` (the source path and which weights).
+ * @throws CheckpointError when `src` is not a fewstep checkpoint
+ */
+export function saveSamplingWeights(src: string, dst: string): { usedEma: boolean } {
+  const checkpoint = loadCheckpoint(src);
+  try {
+    const usedEma = checkpoint.ema !== undefined;
+    saveCheckpoint(dst, { params: checkpoint.ema ?? checkpoint.params, metadata: { ...checkpoint.metadata, weightsFrom: { path: src, weights: usedEma ? "ema" : "params" } } });
+    return { usedEma };
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+}
