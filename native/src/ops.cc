@@ -317,6 +317,16 @@ void RegisterShape(Napi::Env env, Napi::Object exports) {
   });
 }
 
+// Linear algebra (torch.linalg). Multi-output ops return a JS array of handles, in PyTorch's order.
+void RegisterLinalg(Napi::Env env, Napi::Object exports) {
+  // linalgEigh(a) -> [eigenvalues (ascending), eigenvectors (columns)] of a symmetric matrix or
+  // batch; only the lower triangle is read (UPLO "L", PyTorch's default).
+  Define(env, exports, "linalgEigh", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto [values, vectors] = at::linalg_eigh(Unwrap(info, 0, "linalgEigh"));
+    return WrapList(info.Env(), {values, vectors});
+  });
+}
+
 // In-place updates, used by optimizers, EMA and data loading under no-grad.
 void RegisterInPlace(Napi::Env env, Napi::Object exports) {
   Define(env, exports, "copy_", [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -354,6 +364,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   RegisterReductions(env, exports);
   RegisterNn(env, exports);
   RegisterShape(env, exports);
+  RegisterLinalg(env, exports);
   RegisterInPlace(env, exports);
 }
 

@@ -6,6 +6,7 @@ export * from "./errors.js";
 export { Tensor, type TensorOrNumber } from "./tensor.js";
 export * from "./creation.js";
 export * from "./functional.js";
+export * from "./linalg.js";
 export * from "./autograd.js";
 export * from "./optim.js";
 export { Generator } from "./random.js";

@@ -149,6 +149,10 @@ export interface NativeAddon {
   flip(h: Handle, dims: number[]): Handle;
   repeat(h: Handle, repeats: number[]): Handle;
 
+  // linear algebra
+  /** [eigenvalues ascending, eigenvectors as columns] of a symmetric matrix (lower triangle read). */
+  linalgEigh(h: Handle): [Handle, Handle];
+
   // in place
   copy_(dst: Handle, src: Handle): void;
   zero_(h: Handle): void;
