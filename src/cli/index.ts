@@ -16,6 +16,8 @@ Commands:
   grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
   weights       a checkpoint's sampling weights without training state (for shipping)
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
+  train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
+  eval          FID and IS of image teachers and students across samplers, N and w: table and plots
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
   help          this text
@@ -57,6 +59,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "eval-mixture": () => import("./commands/eval-mixture.js").then((m) => m.command),
   grids: () => import("./commands/grids.js").then((m) => m.command),
   weights: () => import("./commands/weights.js").then((m) => m.command),
+  "train-classifier": () => import("./commands/train-classifier.js").then((m) => m.command),
+  eval: () => import("./commands/eval.js").then((m) => m.command),
 };
 
 export async function main(argv: string[]): Promise<number> {

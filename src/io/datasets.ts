@@ -208,8 +208,37 @@ export function readPngFolder(root: string): ImageDataset {
  *   when the counts differ
  */
 export function readNpyImages(imagesPath: string, labelsPath: string): ImageDataset {
-  const img = loadNpy(imagesPath);
+  const { images, count, channels, height, width } = readNpyImagePixels(imagesPath);
   const lab = loadNpy(labelsPath);
+  if (lab.shape.length !== 1 || (lab.dtype !== "int64" && lab.dtype !== "int32")) {
+    throw new FormatError(`${labelsPath}: labels must be int64 or int32 of shape [N], got ${lab.dtype} [${lab.shape.join(", ")}]`);
+  }
+  checkCounts(imagesPath, count, labelsPath, lab.shape[0]);
+  const raw = lab.dtype === "int64" ? toTypedArray(lab as typeof lab & { dtype: "int64" }) : toTypedArray(lab as typeof lab & { dtype: "int32" });
+  const labels = new Int32Array(count);
+  let max = -1;
+  for (let k = 0; k < count; k++) {
+    const l = Number(raw[k]);
+    if (l < 0 || l > 0x7fffffff) throw new FormatError(`${labelsPath}: label ${l} of record ${k} is not a class index`);
+    labels[k] = l;
+    max = Math.max(max, l);
+  }
+  return { images, labels, count, channels, height, width, numClasses: max + 1, source: `${imagesPath} + ${labelsPath}` };
+}
+
+/**
+ * Reads a .npy of images alone, without labels (every label 0, one class): a reference set for
+ * FID such as samples written by `fewstep sample`. Same dtypes and shapes as readNpyImages.
+ * @throws FormatError naming the file for a wrong dtype, rank or value range
+ */
+export function readNpyImageArray(imagesPath: string): ImageDataset {
+  const { images, count, channels, height, width } = readNpyImagePixels(imagesPath);
+  return { images, labels: new Int32Array(count), count, channels, height, width, numClasses: 1, source: imagesPath };
+}
+
+/** The pixels of a .npy image array as u8 NCHW: uint8 as is, float in [-1, 1] as round((x + 1) * 127.5). */
+function readNpyImagePixels(imagesPath: string): { images: Uint8Array; count: number; channels: number; height: number; width: number } {
+  const img = loadNpy(imagesPath);
   if (img.shape.length !== 3 && img.shape.length !== 4) {
     throw new FormatError(`${imagesPath}: images must have shape [N,H,W] or [N,C,H,W], got [${img.shape.join(", ")}]`);
   }
@@ -230,20 +259,7 @@ export function readNpyImages(imagesPath: string, labelsPath: string): ImageData
   } else {
     throw new FormatError(`${imagesPath}: images must be uint8, float32 or float64, got ${img.dtype}`);
   }
-  if (lab.shape.length !== 1 || (lab.dtype !== "int64" && lab.dtype !== "int32")) {
-    throw new FormatError(`${labelsPath}: labels must be int64 or int32 of shape [N], got ${lab.dtype} [${lab.shape.join(", ")}]`);
-  }
-  checkCounts(imagesPath, count, labelsPath, lab.shape[0]);
-  const raw = lab.dtype === "int64" ? toTypedArray(lab as typeof lab & { dtype: "int64" }) : toTypedArray(lab as typeof lab & { dtype: "int32" });
-  const labels = new Int32Array(count);
-  let max = -1;
-  for (let k = 0; k < count; k++) {
-    const l = Number(raw[k]);
-    if (l < 0 || l > 0x7fffffff) throw new FormatError(`${labelsPath}: label ${l} of record ${k} is not a class index`);
-    labels[k] = l;
-    max = Math.max(max, l);
-  }
-  return { images, labels, count, channels, height, width, numClasses: max + 1, source: `${imagesPath} + ${labelsPath}` };
+  return { images, count, channels, height, width };
 }
 
 /**
