@@ -7,6 +7,8 @@ export interface LabeledDataset {
   readonly exampleShape: number[];
   /** Number of classes C; labels are 0..C-1 (the models' null label is C). */
   readonly numClasses: number;
+  /** Class names by label, when the data has them (saved in teacher checkpoints for grid labels). */
+  readonly classNames?: string[];
   /** n examples x [n, ...exampleShape] (float32 unless stated) and int64 labels [n], drawn from `generator`. */
   sample(n: number, generator: Generator, opts?: { labels?: Tensor }): { x: Tensor; labels: Tensor };
 }

@@ -10,6 +10,7 @@ export class ImageTensorDataset implements LabeledDataset {
   readonly exampleShape: number[];
   readonly numClasses: number;
   readonly count: number;
+  readonly classNames?: string[];
   /** Where the images came from, for messages and checkpoint metadata. */
   readonly source: string;
   private readonly images: Tensor;
@@ -25,6 +26,7 @@ export class ImageTensorDataset implements LabeledDataset {
     this.numClasses = host.numClasses;
     this.count = host.count;
     this.source = host.source;
+    this.classNames = host.classNames;
   }
 
   /** n images [n, C, H, W] in [-1, 1] and their int64 labels [n], drawn uniformly with replacement. */

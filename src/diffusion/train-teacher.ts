@@ -260,7 +260,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
           stage: "teacher",
           step: atStep,
           train: { ...o, resume: undefined },
-          dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses },
+          dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
         },
       }),
     );

@@ -26,7 +26,7 @@ function tinyImages(count = 40): ImageDataset {
     labels[i] = i % 2;
     for (let r = 0; r < 6; r++) for (let c = 0; c < 6; c++) images[i * 36 + r * 6 + c] = ((labels[i] === 0 ? c < 3 : r < 3) ? 200 : 30) + ((i * 13 + r * 5 + c * 7) % 40);
   }
-  return { images, labels, count, channels: 1, height: 6, width: 6, numClasses: 2, source: "tiny" };
+  return { images, labels, count, channels: 1, height: 6, width: 6, numClasses: 2, source: "tiny", classNames: ["left", "top"] };
 }
 
 // padded to 8 so two U-Net levels fit
@@ -86,8 +86,11 @@ test("U-Net teacher: grids every K steps, finite loss, and 2 + 2 resumed steps e
     // loadModel rebuilds a U-Net from the metadata, with the EMA weights
     const ckpt = loadCheckpoint(join(dir, "a.safetensors"));
     const meta = ckpt.metadata.model as { kind: string };
+    const saved = ckpt.metadata.dataset as { exampleShape: number[]; numClasses: number; classNames: string[] };
     disposeCheckpoint(ckpt);
     assert.equal(meta.kind, "unet");
+    // the data's class names travel with the teacher, for grid labels
+    assert.deepEqual(saved, { exampleShape: [1, 8, 8], numClasses: 2, classNames: ["left", "top"] });
     tidy(() => {
       const teacher = loadModel(join(dir, "a.safetensors"));
       const student = loadModel(join(dir, "a.safetensors"), { wInput: true });

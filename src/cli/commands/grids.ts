@@ -17,7 +17,7 @@ export const gridsSpec: CommandSpec = {
     { name: "student-steps", kind: "numbers", meta: "N,...", default: "1,2,4,8", help: "students to show (rows: DDIM and stochastic each)" },
     { name: "seeds", kind: "int", meta: "S", min: 1, default: 2, help: "columns per class" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the noise" },
-    { name: "class-names", kind: "string", meta: "NAMES", help: "column labels: fashion-mnist, or a comma-separated list (default: class numbers)" },
+    { name: "class-names", kind: "string", meta: "NAMES", help: "column labels: fashion-mnist, or a comma-separated list (default: the names the teacher saved from its data, else class numbers)" },
   ],
   examples: ["fewstep grids --teacher models/fashion-mnist/teacher.safetensors --run models/fashion-mnist --out-dir runs/grids --class-names fashion-mnist"],
 };
@@ -42,10 +42,22 @@ export async function runGrids(flags: ParsedFlags): Promise<void> {
     studentSteps: flags["student-steps"] as number[],
     seedsPerClass: flags.seeds as number,
     seed: flags.seed as number,
-    classNames: flags["class-names"] === undefined ? undefined : flags["class-names"] === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : String(flags["class-names"]).split(","),
+    classNames: flags["class-names"] === undefined ? await savedClassNames(flags.teacher as string) : flags["class-names"] === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : String(flags["class-names"]).split(","),
     onRow: (label, w) => console.error(`grids: w=${w} ${label} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
   });
   console.error(`fewstep grids: wrote ${paths.join(", ")}`);
+}
+
+/** Class names a teacher checkpoint saved from its data (metadata.dataset.classNames), if any. */
+async function savedClassNames(path: string): Promise<string[] | undefined> {
+  const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
+  const checkpoint = loadCheckpoint(path);
+  try {
+    const names = (checkpoint.metadata.dataset as { classNames?: unknown } | undefined)?.classNames;
+    return Array.isArray(names) && names.every((n) => typeof n === "string") ? names : undefined;
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
 }
 
 /** The command as `fewstep` registers it. */

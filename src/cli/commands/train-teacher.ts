@@ -63,7 +63,10 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     throw new FewstepError(`${checkpointPath} exists: pass --resume yes to continue it, or choose another --out-dir`);
   }
   const { trainTeacher } = await import("../../diffusion/train-teacher.js");
-  const resolved = { ...flags, steps: flags.steps ?? defaults.steps, "batch-size": flags["batch-size"] ?? defaults.batchSize, lr: flags.lr ?? defaults.lr };
+  // The saved config holds only the flags that apply to this kind of data.
+  const otherKind = images ? ["hidden", "depth"] : ["size", "base-channels", "channel-mults", "attention", "res-blocks", "dropout", "grid-every", "grid-ws", "grid-steps"];
+  const applicable = Object.fromEntries(Object.entries(flags).filter(([k]) => !otherKind.includes(k)));
+  const resolved = { ...applicable, steps: flags.steps ?? defaults.steps, "batch-size": flags["batch-size"] ?? defaults.batchSize, lr: flags.lr ?? defaults.lr };
   let dataset: { numClasses: number; exampleShape: number[]; dispose(): void } & Parameters<typeof trainTeacher>[0]["dataset"];
   let model: Record<string, unknown>;
   let classNames: string[] | undefined;
