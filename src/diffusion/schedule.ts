@@ -83,3 +83,8 @@ export function lossWeight(logSnrValue: Tensor, weighting: LossWeighting = "trun
       return onesLike(logSnrValue);
   }
 }
+
+/** mean over the batch of lossWeight(lambda_t) ||prediction - target||^2 / D (x-space; D = numbers per example). */
+export function weightedXLoss(prediction: Tensor, target: Tensor, t: Tensor, weighting?: LossWeighting): Tensor {
+  return prediction.sub(target).square().reshape([prediction.shape[0], -1]).mean(1).mul(lossWeight(logSnrTensor(t), weighting)).mean();
+}

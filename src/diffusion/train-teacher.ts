@@ -17,7 +17,7 @@ import { buildModel, resolveModelMetadata, type DenoiserModel, type ModelMetadat
 import { ParamStore } from "../nn/param-store.js";
 import type { UNetConfig } from "../nn/unet.js";
 import { perExample, type LabeledDataset } from "./dataset.js";
-import { alphaSigmaTensor, lossWeight, logSnrTensor, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
+import { alphaSigmaTensor, weightedXLoss, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
 
 export type { TrainProgress };
 
@@ -310,7 +310,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
         const { alpha, sigma } = alphaSigmaTensor(t);
         const z = x.mul(perExample(alpha, x)).add(eps.mul(perExample(sigma, x)));
         const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
-        return xHat.sub(x).square().reshape([o.batchSize, -1]).mean(1).mul(lossWeight(logSnrTensor(t), o.weighting)).mean();
+        return weightedXLoss(xHat, x, t, o.weighting);
       },
     });
   } catch (err) {

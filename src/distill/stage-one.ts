@@ -10,7 +10,7 @@ import { noGrad, rand, randn, type Generator, type Tensor } from "../engine/inde
 import type { Denoiser } from "../diffusion/denoiser.js";
 import { perExample, type LabeledDataset } from "../diffusion/dataset.js";
 import { guided } from "../diffusion/guidance.js";
-import { alphaSigmaTensor, logSnrTensor, lossWeight, type LossWeighting } from "../diffusion/schedule.js";
+import { alphaSigmaTensor, weightedXLoss, type LossWeighting } from "../diffusion/schedule.js";
 import type { DenoiserModel } from "../nn/model.js";
 
 /** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
@@ -51,11 +51,6 @@ export function noisedBatch(dataset: LabeledDataset, batchSize: number, range: W
   const { alpha, sigma } = alphaSigmaTensor(t);
   const z = xs.mul(perExample(alpha, xs)).add(eps.mul(perExample(sigma, xs)));
   return { labels, t, w, z };
-}
-
-/** mean over the batch of lossWeight(lambda_t) ||prediction - target||^2 / D (x-space; D = numbers per example). */
-export function weightedXLoss(prediction: Tensor, target: Tensor, t: Tensor, weighting?: LossWeighting): Tensor {
-  return prediction.sub(target).square().reshape([prediction.shape[0], -1]).mean(1).mul(lossWeight(logSnrTensor(t), weighting)).mean();
 }
 
 /** The loss of one stage-one batch (see the file header). */

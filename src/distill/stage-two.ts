@@ -11,9 +11,9 @@ import { noGrad, randint, tidy, where, type Generator, type Tensor } from "../en
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
 import type { LabeledDataset } from "../diffusion/dataset.js";
 import { ddimStep } from "../diffusion/samplers/ddim.js";
-import { alphaSigmaTensor, type LossWeighting } from "../diffusion/schedule.js";
+import { alphaSigmaTensor, weightedXLoss, type LossWeighting } from "../diffusion/schedule.js";
 import type { DenoiserModel } from "../nn/model.js";
-import { noisedBatch, weightedXLoss, type WRange } from "./stage-one.js";
+import { noisedBatch, type WRange } from "./stage-one.js";
 
 /** The stage-two target x~ for a student of `steps` steps at per-example times t [n] (on its grid). */
 export function stageTwoTarget(teacher: Denoiser, z: Tensor, t: Tensor, steps: number, cond: Cond): Tensor {

@@ -30,16 +30,24 @@ export function gridNoise(exampleShape: number[], seeds: number, seed: number): 
   return randn([seeds, ...exampleShape], new Generator(seed));
 }
 
+/**
+ * The inputs of a class grid: noise [K * seeds, C, H, W] where column j of every class row uses
+ * gridNoise's j-th draw, and labels [K * seeds] = floor(i / seeds) (class-major order).
+ */
+export function classGridInputs(exampleShape: number[], numClasses: number, seeds: number, seed: number): { z: Tensor; labels: Tensor } {
+  return tidy(() => ({
+    z: gridNoise(exampleShape, seeds, seed).repeat([numClasses, ...exampleShape.map(() => 1)]),
+    labels: tensor(BigInt64Array.from({ length: numClasses * seeds }, (_, i) => BigInt(Math.floor(i / seeds)))),
+  }));
+}
+
 /** Samples the grid: x [classes * ws * seeds, C, H, W] in row-major display order. */
 export function sampleClassGrid(model: Denoiser, o: ClassGridOptions): Tensor {
   const S = o.seedsPerClass ?? 8;
   const K = o.numClasses;
   return tidy(() =>
     noGrad(() => {
-      const noise = gridNoise(o.exampleShape, S, o.seed ?? 0);
-      // class-major: row c uses noise 0..S-1
-      const z = noise.repeat([K, ...o.exampleShape.map(() => 1)]);
-      const labels = tensor(BigInt64Array.from({ length: K * S }, (_, i) => BigInt(Math.floor(i / S))));
+      const { z, labels } = classGridInputs(o.exampleShape, K, S, o.seed ?? 0);
       const blocks = o.ws.map((w) =>
         sampleGuided(model, z, { sampler: o.sampler ?? "ddim", steps: o.steps, w, guidance: o.guidance, nullLabel: K, labels, seed: o.seed ?? 0 }).reshape([K, S, ...o.exampleShape]),
       );

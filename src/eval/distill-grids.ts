@@ -4,12 +4,12 @@
 // columns are classes x seeds. Rows can be compared by eye column by column.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { cat, noGrad, tensor, tidy, type Tensor } from "../engine/index.js";
+import { cat, noGrad, tidy, type Tensor } from "../engine/index.js";
 import { FewstepError } from "../engine/errors.js";
 import { sampleGuided } from "../diffusion/sample.js";
 import { loadModel } from "../io/load-model.js";
 import type { DenoiserModel } from "../nn/model.js";
-import { gridNoise } from "./class-grid.js";
+import { classGridInputs } from "./class-grid.js";
 import { saveImageGrid } from "./image-grid.js";
 
 export interface DistillGridOptions {
@@ -66,9 +66,7 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
       const x = tidy(() =>
         noGrad(() => {
           // column j = class floor(j / S), noise j % S: the same z in every row
-          const noise = gridNoise(shape, S, o.seed ?? 0);
-          const z = noise.repeat([K, ...shape.map(() => 1)]);
-          const labels = tensor(BigInt64Array.from({ length: K * S }, (_, i) => BigInt(Math.floor(i / S))));
+          const { z, labels } = classGridInputs(shape, K, S, o.seed ?? 0);
           return cat(
             rows.map((row) => {
               const out = row.run(z, labels, w);

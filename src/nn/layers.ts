@@ -1,6 +1,6 @@
 // Basic layers over src/engine/functional.ts, initialised as PyTorch initialises them
 // (kaiming_uniform with a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias).
-import { conv2d, groupNorm, linear, ones, rand, zeros, type Generator, type Tensor } from "../engine/index.js";
+import { conv2d, groupNorm, linear, noGrad, ones, rand, zeros, type Generator, type Tensor } from "../engine/index.js";
 import type { ParamStore } from "./param-store.js";
 
 /** U(-bound, bound) */
@@ -53,5 +53,27 @@ export class GroupNorm {
   }
   forward(x: Tensor): Tensor {
     return groupNorm(x, this.groups, this.weight, this.bias, this.eps);
+  }
+}
+
+/** Linear -> SiLU -> Linear, named like torch.nn.Sequential (`.0`, `.2`). */
+export class EmbedMlp {
+  readonly first: Linear;
+  readonly last: Linear;
+  constructor(store: ParamStore, inFeatures: number, hidden: number, opts: { zeroLast?: boolean } = {}) {
+    this.first = new Linear(store.sub(0), inFeatures, hidden);
+    this.last = new Linear(store.sub(2), hidden, hidden);
+    if (opts.zeroLast) {
+      // Only the last layer is zero: the first stays random, so the w features reach the
+      // hidden layer and the last layer's weights get a non-zero gradient from step one
+      // (an all-zero path would only ever learn a constant bias).
+      noGrad(() => {
+        this.last.weight.zero_();
+        this.last.bias!.zero_();
+      });
+    }
+  }
+  forward(features: Tensor): Tensor {
+    return this.last.forward(this.first.forward(features).silu());
   }
 }

@@ -12,10 +12,10 @@
 //
 // Layering note: this file imports diffusion/schedule.ts and diffusion/denoiser.ts (types), two
 // leaf files that import only the engine, because "x" / "v" output conversion is part of the model.
-import { cat, embedding, keep, layerNorm, noGrad, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
+import { cat, embedding, keep, layerNorm, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { Linear } from "./layers.js";
+import { EmbedMlp, Linear } from "./layers.js";
 import type { ParamStore } from "./param-store.js";
 
 /** What the network's D outputs mean: the clean data ("x") or the velocity v ("v"). */
@@ -112,28 +112,6 @@ class LayerNorm {
   }
   forward(x: Tensor): Tensor {
     return layerNorm(x, [this.features], this.weight, this.bias);
-  }
-}
-
-/** Linear -> SiLU -> Linear, named like torch.nn.Sequential (`.0`, `.2`). */
-class EmbedMlp {
-  readonly first: Linear;
-  readonly last: Linear;
-  constructor(store: ParamStore, inFeatures: number, hidden: number, opts: { zeroLast?: boolean } = {}) {
-    this.first = new Linear(store.sub(0), inFeatures, hidden);
-    this.last = new Linear(store.sub(2), hidden, hidden);
-    if (opts.zeroLast) {
-      // Only the last layer is zero: the first stays random, so the w features reach the
-      // hidden layer and the last layer's weights get a non-zero gradient from step one
-      // (an all-zero path would only ever learn a constant bias).
-      noGrad(() => {
-        this.last.weight.zero_();
-        this.last.bias!.zero_();
-      });
-    }
-  }
-  forward(features: Tensor): Tensor {
-    return this.last.forward(this.first.forward(features).silu());
   }
 }
 

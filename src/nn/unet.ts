@@ -7,7 +7,7 @@
 import { cat, dropout, embedding, interpolateNearest, keep, noGrad, randn, tensor, tidy, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { Conv2d, GroupNorm, Linear } from "./layers.js";
+import { Conv2d, EmbedMlp, GroupNorm, Linear } from "./layers.js";
 import type { ParamStore } from "./param-store.js";
 
 export interface UNetConfig {
@@ -135,25 +135,6 @@ class Attention {
   }
 }
 
-/** Linear -> SiLU -> Linear (`.0`, `.2`, as torch.nn.Sequential), optionally with the last layer at zero. */
-class EmbedMlp {
-  private readonly first: Linear;
-  private readonly last: Linear;
-  constructor(store: ParamStore, inFeatures: number, outFeatures: number, zeroLast = false) {
-    this.first = new Linear(store.sub(0), inFeatures, outFeatures);
-    this.last = new Linear(store.sub(2), outFeatures, outFeatures);
-    if (zeroLast) {
-      noGrad(() => {
-        this.last.weight.zero_();
-        this.last.bias!.zero_();
-      });
-    }
-  }
-  forward(x: Tensor): Tensor {
-    return this.last.forward(this.first.forward(x).silu());
-  }
-}
-
 type Stage = { kind: "res"; block: ResBlock } | { kind: "attn"; block: Attention } | { kind: "down"; conv: Conv2d } | { kind: "up"; conv: Conv2d };
 
 export class UNet {
@@ -233,7 +214,7 @@ export class UNet {
   /** Adds the w path (last layer zero): x-hat is unchanged for every w until training moves it. */
   addWInput(): this {
     if (this.wEmbed) throw new ConfigError("UNet.addWInput: the model already takes w");
-    this.wEmbed = new EmbedMlp(this.store.sub(UNET_W_PATH_PREFIX.slice(0, -1)), 2 * this.config.fourierFeatures, this.embedDim, true);
+    this.wEmbed = new EmbedMlp(this.store.sub(UNET_W_PATH_PREFIX.slice(0, -1)), 2 * this.config.fourierFeatures, this.embedDim, { zeroLast: true });
     this.config.wInput = true;
     return this;
   }
