@@ -79,6 +79,16 @@ if (!found) {
   );
 }
 
+// The C++ standard libtorch's headers need: C++17 up to 2.11; ATen asks for C++20 from 2.12 on.
+function cxxStandard(include) {
+  const header = join(include, "torch", "csrc", "api", "include", "torch", "version.h");
+  if (!existsSync(header)) return "c++17";
+  const text = readFileSync(header, "utf8");
+  const major = Number(/TORCH_VERSION_MAJOR\s+(\d+)/.exec(text)?.[1] ?? 1);
+  const minor = Number(/TORCH_VERSION_MINOR\s+(\d+)/.exec(text)?.[1] ?? 0);
+  return major > 2 || (major === 2 && minor >= 12) ? "c++20" : "c++17";
+}
+
 const field = process.argv[2] ?? "json";
 const includes = [found.include, join(found.include, "torch", "csrc", "api", "include")];
 const libs = ["-ltorch", "-ltorch_cpu", "-lc10", ...(found.cuda ? ["-ltorch_cuda", "-lc10_cuda"] : [])];
@@ -98,9 +108,12 @@ switch (field) {
   case "cuda":
     console.log(found.cuda ? 1 : 0);
     break;
+  case "std":
+    console.log(cxxStandard(found.include));
+    break;
   case "json":
-    console.log(JSON.stringify({ ...found, includes, libs }, null, 2));
+    console.log(JSON.stringify({ ...found, includes, libs, std: cxxStandard(found.include) }, null, 2));
     break;
   default:
-    fail(`find-libtorch: unknown field '${field}' (includes, libdir, libs, abi, cuda, json)`);
+    fail(`find-libtorch: unknown field '${field}' (includes, libdir, libs, abi, cuda, std, json)`);
 }

@@ -23,7 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # onnxruntime-node's install script would download CUDA binaries (network, ~300 MB); fewstep
+  # runs ONNX models on the CPU, so skip it (newer npm versions skip dependency scripts anyway).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 if [ ! -f native/build/Release/fewstep.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/fewstep.node 2>/dev/null)" ]; then
   npm run build:native

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { ConfigError } from "./errors.js";
+import type { Device } from "./dtype.js";
 import { native } from "./native.js";
 
 /** Sets libtorch's intra-op thread count. */
@@ -67,4 +68,21 @@ export function initRuntime(): void {
       { code: "FEWSTEP_REFERENCE_BLAS" },
     );
   }
+}
+
+/**
+ * Checks a device name a user gave (a --device flag) and that this build can use it.
+ * @throws ConfigError naming the fix: an unknown name, or "cuda" on a CPU-only libtorch
+ */
+export function resolveDevice(name: string): Device {
+  if (name !== "cpu" && name !== "cuda" && !/^cuda:\d+$/.test(name)) {
+    throw new ConfigError(`unknown device '${name}': use cpu, cuda or cuda:N`);
+  }
+  if (name !== "cpu" && !cudaAvailable()) {
+    throw new ConfigError(
+      `device '${name}': the native addon was built against a libtorch without CUDA or no GPU is visible (${torchVersion()}); ` +
+        "rebuild it against a CUDA build (LIBTORCH=/path/to/libtorch or a Python with CUDA PyTorch, then npm run build:native), or use --device cpu",
+    );
+  }
+  return name as Device;
 }

@@ -11,7 +11,7 @@
 //   reference images (u8/127.5 - 1) are;
 // - guidance as the model is built for: a teacher combines two predictions ("teacher"), a
 //   stage-one or stage-two student takes w as an input ("input").
-import { ConfigError, Generator, ShapeError, cat, noGrad, randn, tensor, tidy, type Tensor } from "../engine/index.js";
+import { ConfigError, Generator, ShapeError, cat, noGrad, randn, tensor, tidy, type Device, type Tensor } from "../engine/index.js";
 import type { Denoiser } from "../diffusion/denoiser.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import type { ImageClassifier } from "../nn/classifier.js";
@@ -92,6 +92,8 @@ export interface EvalModel {
    * own N; both stages only w in [wMin, wMax]. null for a teacher.
    */
   distill: { stage: "one" | "two"; steps: number | null; wMin: number; wMax: number } | null;
+  /** Where the model's parameters live; its noise is drawn on the CPU and moved there. @default "cpu" */
+  device?: Device;
 }
 
 export interface EvaluateOptions {
@@ -176,17 +178,21 @@ export function evaluateModel(model: EvalModel, o: EvaluateOptions): EvalCell {
       const size = Math.min(batchSize, n - start);
       const out = tidy(() =>
         noGrad(() => {
-          const x = sampleGuided(model.denoiser, z.narrow(0, start, size), {
+          const device = model.device ?? "cpu";
+          // the same noise on every device: drawn on the CPU (evalInputs), then moved
+          const onDevice = (t: Tensor) => (device === "cpu" ? t : t.to({ device }));
+          const x = sampleGuided(model.denoiser, onDevice(z.narrow(0, start, size)), {
             sampler: o.sampler,
             steps: o.steps,
             w: o.w,
             guidance: model.guidance,
             nullLabel: model.numClasses,
-            labels: labels.narrow(0, start, size),
+            labels: onDevice(labels.narrow(0, start, size)),
             // a stochastic sampler's noise: a different stream per batch, the same for every cell
             seed: seed * 65_536 + batch + 1,
           });
-          return classifierOutputs(o.classifier, quantizeImages(x), size);
+          // the classifier and the float64 statistics stay on the CPU
+          return classifierOutputs(o.classifier, quantizeImages(device === "cpu" ? x : x.to({ device: "cpu" })), size);
         }),
       );
       features.push(out.features);

@@ -3,7 +3,7 @@
 // averages when saved (the weights one samples with) or else its parameters. With `wInput: true`
 // a teacher's checkpoint becomes a stage-one student (DESIGN.md section 4): the missing w path
 // starts with its last layer at zero, so the student computes exactly the teacher's x-hat at every w.
-import { ConfigError } from "../engine/index.js";
+import { ConfigError, type Device } from "../engine/index.js";
 import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import { buildModel, resolveModelMetadata, MODEL_KINDS, type DenoiserModel, type ModelMetadata } from "../nn/model.js";
 import { ParamStore } from "../nn/param-store.js";
@@ -22,6 +22,8 @@ export interface LoadModelOptions {
   ignoreEma?: boolean;
   /** Seed of the store; only draws the first layer of an added w path. @default 0 */
   seed?: number;
+  /** Where the model's parameters live ("cuda" needs a CUDA build of the addon). @default "cpu" */
+  device?: Device;
 }
 
 /** The model description saved under metadata.model by trainers, checked and resolved. */
@@ -43,7 +45,7 @@ export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: 
   if (opts.wInput === false && meta.config.wInput) {
     throw new ConfigError(`${path}: the checkpoint's model takes w (a stage-one student); it cannot be loaded without its w input`);
   }
-  const model = buildModel(new ParamStore({ seed: opts.seed ?? 0 }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
+  const model = buildModel(new ParamStore({ seed: opts.seed ?? 0, device: opts.device ?? "cpu" }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
   const weights = !opts.ignoreEma && checkpoint.ema ? checkpoint.ema : checkpoint.params;
   try {
     model.loadWeights(weights);

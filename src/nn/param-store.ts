@@ -1,10 +1,11 @@
 // Named parameters with PyTorch-style dotted paths (`down.0.conv1.weight`), so safetensors
 // written from here open in Python under the same names (tch-rs's VarStore, STYLE.md).
-import { Generator, keep, noGrad, tidy, ShapeError, ConfigError, type Tensor } from "../engine/index.js";
+import { Generator, keep, noGrad, tidy, ShapeError, ConfigError, type Device, type Tensor } from "../engine/index.js";
 
 interface Root {
   params: Map<string, Tensor>;
   generator: Generator;
+  device: Device;
 }
 
 export class ParamStore {
@@ -12,9 +13,13 @@ export class ParamStore {
   /** This store's path prefix, "" at the root. */
   readonly prefix: string;
 
-  /** A root store; `seed` drives every initialisation in it. @default seed 0 */
-  constructor(opts: { seed?: number } = {}, root?: Root, prefix = "") {
-    this.root = root ?? { params: new Map(), generator: new Generator(opts.seed ?? 0) };
+  /**
+   * A root store; `seed` drives every initialisation in it, `device` is where its parameters live
+   * (initial values are drawn on the CPU and moved, so a seed gives the same model on every device).
+   * @default seed 0, device "cpu"
+   */
+  constructor(opts: { seed?: number; device?: Device } = {}, root?: Root, prefix = "") {
+    this.root = root ?? { params: new Map(), generator: new Generator(opts.seed ?? 0), device: opts.device ?? "cpu" };
     this.prefix = prefix;
   }
 
@@ -23,6 +28,11 @@ export class ParamStore {
     const part = String(name);
     if (part === "" || part.includes(".")) throw new ConfigError(`ParamStore.sub: path part '${part}' must be non-empty and contain no '.'`);
     return new ParamStore({}, this.root, this.prefix ? `${this.prefix}.${part}` : part);
+  }
+
+  /** Where the parameters live. */
+  get device(): Device {
+    return this.root.device;
   }
 
   /** The generator used for initialisation. */
@@ -37,7 +47,12 @@ export class ParamStore {
   param(name: string, init: (generator: Generator) => Tensor): Tensor {
     const path = this.prefix ? `${this.prefix}.${name}` : name;
     if (this.root.params.has(path)) throw new ConfigError(`ParamStore: parameter '${path}' already exists`);
-    const t = keep(tidy(() => noGrad(() => init(this.root.generator).detach()))); // init's temporaries are freed
+    const device = this.root.device;
+    // init's temporaries are freed; values are drawn on the CPU, then moved
+    const t = keep(tidy(() => noGrad(() => {
+      const value = init(this.root.generator).detach();
+      return value.device === device ? value : value.to({ device });
+    })));
     t.requiresGrad_(true);
     this.root.params.set(path, t);
     return t;

@@ -207,7 +207,7 @@ export class UNet {
     this.normOut = new GroupNorm(store.sub("norm_out"), GROUPS, ch);
     this.convOut = zeroConv(store.sub("conv_out"), ch, c.channels, 3);
     const ratio = Math.pow(32 / 0.25, 1 / Math.max(F - 1, 1));
-    this.freqs = keep(tensor(Array.from({ length: F }, (_, i) => 2 * Math.PI * 0.25 * ratio ** i)));
+    this.freqs = keep(tensor(Array.from({ length: F }, (_, i) => 2 * Math.PI * 0.25 * ratio ** i), { device: store.device }));
     if (c.wInput) this.addWInput();
   }
 

@@ -28,6 +28,7 @@ export const evalSpec: CommandSpec = {
     { name: "splits", kind: "int", meta: "K", min: 1, default: 10, help: "Inception Score chunks (the published convention is 10)" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/eval", help: "results.json, results.csv, table.md, fid-vs-w-N<N>.png, fid-vs-is.png" },
     { name: "cache-dir", kind: "path", meta: "DIR", default: "runs/fid-cache", help: "cached reference statistics" },
+    { name: "device", kind: "string", meta: "DEV", default: "cpu", help: "where the models sample: cpu, cuda or cuda:N (needs the addon built against a CUDA libtorch); noise is drawn on the CPU, so results match across devices up to rounding; the classifier runs on the CPU" },
   ],
   examples: [
     "fewstep eval --model runs/teacher/teacher.safetensors,runs/distill/student-N4.safetensors,runs/distill/student-N2.safetensors,runs/distill/student-N1.safetensors --classifier runs/classifier/classifier.safetensors --steps 1,2,4 --out-dir runs/eval",
@@ -73,6 +74,13 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
   const { modelFromCheckpoint } = await import("../../io/load-model.js");
   const { loadClassifierCheckpoint } = await import("../../io/load-classifier.js");
   const { distillMetadata } = await import("../../distill/pipeline.js");
+  const { resolveDevice } = await import("../../engine/index.js");
+  let device: import("../../engine/index.js").Device;
+  try {
+    device = resolveDevice(String(flags.device));
+  } catch (err) {
+    throw new FewstepError(`--device: ${(err as Error).message}`);
+  }
   const { evaluateModel, checkEvalRequest } = await import("../../eval/image-metrics.js");
   const { referenceStats } = await import("../../eval/reference-stats.js");
   const { resultsCsv, resultsTable, writeEvalPlots } = await import("../../eval/eval-report.js");
@@ -94,7 +102,7 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
     for (const [i, path] of modelPaths.entries()) {
       const checkpoint = loadCheckpoint(path);
       try {
-        const model = modelFromCheckpoint(path, checkpoint);
+        const model = modelFromCheckpoint(path, checkpoint, { device });
         const distill = distillMetadata(checkpoint.metadata);
         models.push({
           name: names[i],
@@ -104,6 +112,7 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
           numClasses: model.config.numClasses,
           guidance: model.config.wInput ? "input" : "teacher",
           distill: distill && { stage: distill.stage, steps: distill.steps, wMin: distill.wMin, wMax: distill.wMax },
+          device,
           dispose: () => model.dispose(),
         });
       } catch (err) {
