@@ -9,6 +9,7 @@
 //            w     float32 [batch]                    guidance weight (only models with a w input)
 //   output   x_hat float32 [batch, ...exampleShape]   x-hat(z_t, t, class[, w]), whatever the prediction
 //   metadata_props "fewstep": JSON FewstepOnnxMetadata (below)
+import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
@@ -23,6 +24,15 @@ import { GraphBuilder } from "./graph-builder.js";
 export const ONNX_OPSET = 17;
 /** IR version 8 (ONNX 1.10+), the version that goes with opset 17; onnxruntime 1.30 reads it. */
 export const ONNX_IR_VERSION = 8;
+/** fewstep's version (package.json, two folders above dist/src/export), the ModelProto's producer_version. */
+function fewstepVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version);
+  } catch {
+    return "unknown";
+  }
+}
+
 /** The metadata_props key of the fewstep record. */
 export const FEWSTEP_METADATA_KEY = "fewstep";
 
@@ -113,7 +123,7 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
     irVersion: ONNX_IR_VERSION,
     opset: ONNX_OPSET,
     producerName: "fewstep",
-    producerVersion: "0.1.0",
+    producerVersion: fewstepVersion(),
     docString: `fewstep ${meta.kind} denoiser: x_hat(z, t, class${meta.config.wInput ? ", w" : ""}); exported from ${info.source}`,
     metadata: { [FEWSTEP_METADATA_KEY]: JSON.stringify(metadata) },
   });

@@ -16,7 +16,7 @@ for (const variant of [
   { name: "student (w input), v prediction", config: { dim: 5, numClasses: 3, hidden: 32, depth: 2, fourierFeatures: 8, wInput: true, wMax: 4 } },
   { name: "student (w input), x prediction", config: { dim: 2, numClasses: 2, hidden: 16, depth: 1, fourierFeatures: 4, wInput: true, wMax: 2, prediction: "x" as const } },
 ]) {
-  test(`MLP ${variant.name}: onnxruntime matches libtorch at batch 1 and 5`, async () => {
+  test(`MLP ${variant.name}: onnxruntime matches libtorch at batch 1 and 5`, async (t) => {
     const model = new MlpDenoiser(new ParamStore({ seed: 3 }), variant.config);
     try {
       perturbWeights(model, 11);
@@ -27,7 +27,7 @@ for (const variant of [
       for (const n of [1, 5]) {
         const inputs = parityInputs(model, n, n);
         const diff = maxAbsDiff(await onnxXHat(session, model, inputs), torchXHat(model, inputs));
-        console.log(`# MLP ${variant.name}, batch ${n}: max abs diff ${diff.toExponential(2)}`);
+        t.diagnostic(`MLP ${variant.name}, batch ${n}: max abs diff ${diff.toExponential(2)}`);
         assert.ok(diff < TOLERANCE, `batch ${n}: max abs diff ${diff}`);
       }
       await session.release();
@@ -44,12 +44,14 @@ test("MLP export: the ModelProto carries the contract (opset 17, producer, symbo
     const proto = decodeModelProto(bytes) as {
       ir_version: number;
       producer_name: string;
+      producer_version: string;
       opset_import: { domain?: string; version: number }[];
       metadata_props: { key: string; value: string }[];
       graph: { input: { name: string; type: { tensor_type: { elem_type: number; shape: { dim: { dim_param?: string; dim_value?: number }[] } } } }[]; output: { name: string }[] };
     };
     assert.equal(proto.ir_version, 8);
     assert.equal(proto.producer_name, "fewstep");
+    assert.match(proto.producer_version, /^\d+\.\d+\.\d+/);
     assert.deepEqual(proto.opset_import.map((o) => [o.domain ?? "", o.version]), [["", 17]]);
     const inputs = proto.graph.input.map((i) => [i.name, i.type.tensor_type.elem_type, i.type.tensor_type.shape.dim.map((d) => d.dim_param ?? d.dim_value)]);
     assert.deepEqual(inputs, [

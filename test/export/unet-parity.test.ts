@@ -24,7 +24,7 @@ for (const variant of [
   { name: "student (w input), v prediction", config: { ...small, wInput: true } },
   { name: "student (w input), x prediction, 3 channels, 2 blocks", config: { ...small, channels: 3, numResBlocks: 2, attentionResolutions: [8, 4], prediction: "x" as const, wInput: true, wMax: 2 } },
 ]) {
-  test(`U-Net ${variant.name}: onnxruntime matches libtorch at batch 1 and 5`, async () => {
+  test(`U-Net ${variant.name}: onnxruntime matches libtorch at batch 1 and 5`, async (t) => {
     const model = new UNet(new ParamStore({ seed: 5 }), variant.config);
     try {
       perturbWeights(model, 13);
@@ -34,7 +34,7 @@ for (const variant of [
       for (const n of [1, 5]) {
         const inputs = parityInputs(model, n, n + 10);
         const diff = maxAbsDiff(await onnxXHat(session, model, inputs), torchXHat(model, inputs));
-        console.log(`# U-Net ${variant.name}, batch ${n}: max abs diff ${diff.toExponential(2)}`);
+        t.diagnostic(`U-Net ${variant.name}, batch ${n}: max abs diff ${diff.toExponential(2)}`);
         assert.ok(diff < TOLERANCE, `batch ${n}: max abs diff ${diff}`);
       }
       await session.release();
@@ -44,7 +44,7 @@ for (const variant of [
   });
 }
 
-test("shipped Fashion-MNIST student-N4: the exported file matches loadModel's forward (batch 3)", async () => {
+test("shipped Fashion-MNIST student-N4: the exported file matches loadModel's forward (batch 3)", async (t) => {
   const path = join(root, "models", "fashion-mnist", "student-N4.safetensors");
   const exported = exportCheckpointToOnnx(path);
   assert.equal(exported.metadata.steps, 4);
@@ -58,7 +58,7 @@ test("shipped Fashion-MNIST student-N4: the exported file matches loadModel's fo
     const session = await openSession(exported.bytes);
     const inputs = parityInputs(model, 3, 7);
     const diff = maxAbsDiff(await onnxXHat(session, model, inputs), torchXHat(model, inputs));
-    console.log(`# shipped student-N4, batch 3: max abs diff ${diff.toExponential(2)}`);
+    t.diagnostic(`shipped student-N4, batch 3: max abs diff ${diff.toExponential(2)}`);
     assert.ok(diff < TOLERANCE, `max abs diff ${diff}`);
     await session.release();
   } finally {
