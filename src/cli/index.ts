@@ -15,6 +15,7 @@ Commands:
   distill stage-two  progressive distillation of that student down to 1-4 steps
   grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
   weights       a checkpoint's sampling weights without training state (for shipping)
+  export        a checkpoint as an ONNX model (x-hat from z, t, class[, w]) for onnxruntime
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
   eval          FID and IS of image teachers and students across samplers, N and w: table and plots
@@ -59,6 +60,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "eval-mixture": () => import("./commands/eval-mixture.js").then((m) => m.command),
   grids: () => import("./commands/grids.js").then((m) => m.command),
   weights: () => import("./commands/weights.js").then((m) => m.command),
+  export: () => import("./commands/export.js").then((m) => m.command),
   "train-classifier": () => import("./commands/train-classifier.js").then((m) => m.command),
   eval: () => import("./commands/eval.js").then((m) => m.command),
 };

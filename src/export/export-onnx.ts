@@ -1,0 +1,162 @@
+// ONNX export of fewstep denoisers (teachers and distilled students), written without Python:
+// the graph is emitted from the model's config and named parameters (emit-mlp.ts, emit-unet.ts)
+// and encoded with protobufjs (onnx-proto.ts).
+//
+// The exported model's contract (the browser demo and other consumers code against it):
+//   inputs   z     float32 [batch, ...exampleShape]   the noisy example z_t
+//            t     float32 [batch]                    time in [0, 1] (cosine log-SNR schedule)
+//            class int64   [batch]                    label; numClasses is the null (unconditional) class
+//            w     float32 [batch]                    guidance weight (only models with a w input)
+//   output   x_hat float32 [batch, ...exampleShape]   x-hat(z_t, t, class[, w]), whatever the prediction
+//   metadata_props "fewstep": JSON FewstepOnnxMetadata (below)
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
+import { modelFromCheckpoint } from "../io/load-model.js";
+import { LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
+import type { DenoiserModel } from "../nn/model.js";
+import { WeightSource } from "./emit-layers.js";
+import { emitMlpDenoiser } from "./emit-mlp.js";
+import { emitUNet } from "./emit-unet.js";
+import { GraphBuilder } from "./graph-builder.js";
+
+/** Opset 17: has LayerNormalization; GroupNormalization (18) is built from InstanceNormalization. */
+export const ONNX_OPSET = 17;
+/** IR version 8 (ONNX 1.10+), the version that goes with opset 17; onnxruntime 1.30 reads it. */
+export const ONNX_IR_VERSION = 8;
+/** fewstep's version (package.json, two folders above dist/src/export), the ModelProto's producer_version. */
+function fewstepVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version);
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The metadata_props key of the fewstep record. */
+export const FEWSTEP_METADATA_KEY = "fewstep";
+
+/** The JSON stored under metadata_props "fewstep". */
+export interface FewstepOnnxMetadata {
+  format: "fewstep-onnx/1";
+  /** The architecture: "mlp-denoiser" or "unet". */
+  kind: string;
+  exampleShape: number[];
+  numClasses: number;
+  /** Class names, when the checkpoint recorded its data's. */
+  classNames?: string[];
+  wInput: boolean;
+  wMax: number;
+  /** The network's output space; the ONNX output is x-hat either way. */
+  prediction: "x" | "v";
+  schedule: { type: "cosine-logsnr"; lambdaMin: number; lambdaMax: number };
+  /** The step count a stage-two student was distilled for, else null. */
+  steps: number | null;
+  /** The checkpoint's file name. */
+  source: string;
+  /** Which weights were exported: the EMA averages or the trained parameters. */
+  weights: "ema" | "params";
+  /** The w range a distilled student was trained on, else null. */
+  wRange: [number, number] | null;
+}
+
+/** What an export produced, for the CLI's report. */
+export interface OnnxExport {
+  bytes: Uint8Array;
+  metadata: FewstepOnnxMetadata;
+  inputs: { name: string; type: string; shape: (number | string)[] }[];
+  output: { name: string; type: string; shape: (number | string)[] };
+  opset: number;
+  parameterCount: number;
+}
+
+/** Facts about the model that are not in its config: where it came from and how it was distilled. */
+export interface ExportInfo {
+  source: string;
+  weights: "ema" | "params";
+  steps?: number | null;
+  classNames?: string[];
+  wRange?: [number, number] | null;
+}
+
+/**
+ * The ONNX model of a denoiser's forward (x-hat), with a dynamic batch dimension "batch".
+ * @throws Error when the graph would not use every parameter of the model (an emitter out of step with nn/)
+ */
+export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxExport {
+  const meta = model.metadata();
+  const example = model.exampleShape;
+  const g = new GraphBuilder();
+  const batch = "batch";
+  const inputs: OnnxExport["inputs"] = [
+    { name: "z", type: "float32", shape: [batch, ...example] },
+    { name: "t", type: "float32", shape: [batch] },
+    { name: "class", type: "int64", shape: [batch] },
+  ];
+  if (meta.config.wInput) inputs.push({ name: "w", type: "float32", shape: [batch] });
+  for (const input of inputs) g.input(input.name, input.type as "float32" | "int64", input.shape);
+  const io = { z: "z", t: "t", labels: "class", w: meta.config.wInput ? "w" : null };
+  const ws = WeightSource.of(model.named(), model.store.prefix);
+  const xHat = meta.kind === "mlp-denoiser" ? emitMlpDenoiser(g, ws, meta.config, io) : emitUNet(g, ws, meta.config, io);
+  const unused = ws.unused();
+  if (unused.length > 0) throw new Error(`ONNX export: the graph leaves out parameters ${unused.join(", ")}; the exporter does not match the ${meta.kind} forward`);
+  const output = { name: "x_hat", type: "float32", shape: [batch, ...example] };
+  g.output(xHat, output.name, "float32", output.shape);
+
+  const metadata: FewstepOnnxMetadata = {
+    format: "fewstep-onnx/1",
+    kind: meta.kind,
+    exampleShape: example,
+    numClasses: meta.config.numClasses,
+    ...(info.classNames ? { classNames: info.classNames } : {}),
+    wInput: meta.config.wInput,
+    wMax: meta.config.wMax,
+    prediction: meta.config.prediction,
+    schedule: { type: "cosine-logsnr", lambdaMin: LAMBDA_MIN, lambdaMax: LAMBDA_MAX },
+    steps: info.steps ?? null,
+    source: info.source,
+    weights: info.weights,
+    wRange: info.wRange ?? null,
+  };
+  const bytes = g.encode({
+    graphName: `fewstep-${meta.kind}`,
+    irVersion: ONNX_IR_VERSION,
+    opset: ONNX_OPSET,
+    producerName: "fewstep",
+    producerVersion: fewstepVersion(),
+    docString: `fewstep ${meta.kind} denoiser: x_hat(z, t, class${meta.config.wInput ? ", w" : ""}); exported from ${info.source}`,
+    metadata: { [FEWSTEP_METADATA_KEY]: JSON.stringify(metadata) },
+  });
+  return { bytes, metadata, inputs, output, opset: ONNX_OPSET, parameterCount: g.parameterCount };
+}
+
+/**
+ * Loads a fewstep checkpoint (EMA weights when it has them, as loadModel does) and exports it.
+ * @throws CheckpointError for an unreadable or non-fewstep checkpoint or an unknown model kind
+ */
+export function exportCheckpointToOnnx(path: string): OnnxExport {
+  const checkpoint = loadCheckpoint(path);
+  let model: DenoiserModel;
+  let info: ExportInfo;
+  try {
+    model = modelFromCheckpoint(path, checkpoint);
+    const m = checkpoint.metadata as { distill?: { stage?: string; steps?: unknown; wMin?: unknown; wMax?: unknown }; dataset?: { classNames?: unknown }; weightsFrom?: { weights?: unknown } };
+    const distill = m.distill && (m.distill.stage === "one" || m.distill.stage === "two") ? m.distill : null;
+    const names = m.dataset?.classNames;
+    info = {
+      source: basename(path),
+      // a weights file (fewstep weights) holds the EMA averages as plain parameters and says so
+      weights: checkpoint.ema ? "ema" : m.weightsFrom?.weights === "ema" ? "ema" : "params",
+      steps: distill && typeof distill.steps === "number" ? distill.steps : null,
+      classNames: Array.isArray(names) && names.every((n) => typeof n === "string") ? (names as string[]) : undefined,
+      wRange: distill && typeof distill.wMin === "number" && typeof distill.wMax === "number" ? [distill.wMin, distill.wMax] : null,
+    };
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+  try {
+    return exportModelToOnnx(model, info);
+  } finally {
+    model.dispose();
+  }
+}
