@@ -20,6 +20,6 @@ export function ddimStep(z: Float32Array, xHat: Float32Array, t: number, s: numb
 }
 
 /** Walks `grid` (decreasing times, e.g. timeGrid(N)) from noise z with deterministic DDIM: one model call per interval. */
-export function sampleDdim(model: PortableDenoiser, z: Float32Array, grid: number[], opts: PortableSampleOptions): Promise<Float32Array> {
+export async function sampleDdim(model: PortableDenoiser, z: Float32Array, grid: number[], opts: PortableSampleOptions): Promise<Float32Array> {
   return walk(model, z, gridIntervals(grid), opts, (current, xHat, t, s) => ddimStep(current, xHat, t, s));
 }

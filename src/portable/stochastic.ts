@@ -16,7 +16,7 @@ export function renoiseVariance(a: number, b: number): number {
   return -Math.expm1(sa.logSnr - sb.logSnr) * sa.sigma ** 2;
 }
 
-export function sampleStochastic(model: PortableDenoiser, z: Float32Array, steps: number, opts: PortableSampleOptions): Promise<Float32Array> {
+export async function sampleStochastic(model: PortableDenoiser, z: Float32Array, steps: number, opts: PortableSampleOptions): Promise<Float32Array> {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
   const noise = opts.noise;
   if (!noise) throw new RangeError("stochastic sampling draws noise: pass opts.noise (e.g. new NormalRng(seed, 1))");
