@@ -5,34 +5,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
-import { type PortableDenoiser, alphaSigma, openFewstepOnnx, readFewstepMetadata, readOnnxMetadataProps, samplePortable } from "../../src/portable/index.js";
+import { openFewstepOnnx, readFewstepMetadata, readOnnxMetadataProps, samplePortable } from "../../src/portable/index.js";
 import { assertClose } from "../helpers/assert-close.js";
+import { gaussianVecDenoiser } from "../helpers/gaussian-fixture.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../../../test/fixtures/onnx/${name}`, import.meta.url));
 
-// make_fixtures.py: class 0, class 1, null; s = 0.5
-const MEANS = [
-  [1.0, -0.5, 0.25],
-  [-1.0, 0.75, 0.5],
-  [0.0, 0.125, -0.25],
-];
-const S = 0.5;
-
-/** x-hat of N(mu_c, s^2 I) data, guided with the w in cond (or unguided without one). */
-const closedForm: PortableDenoiser = async (z, t, cond) => {
-  const d = 3;
-  const xhat = (c: number, i: number, j: number) => {
-    const { alpha, sigma } = alphaSigma(t[i]);
-    const g = (alpha * S * S) / (alpha * alpha * S * S + sigma * sigma);
-    return MEANS[c][j] + g * (z[i * d + j] - alpha * MEANS[c][j]);
-  };
-  return Float32Array.from(z, (_, k) => {
-    const [i, j] = [Math.floor(k / d), k % d];
-    const x = xhat(cond.labels[i], i, j);
-    const w = cond.w?.[i];
-    return w === undefined ? x : (1 + w) * x - w * xhat(2, i, j);
-  });
-};
+const closedForm = gaussianVecDenoiser;
 
 test("metadata: the contract's fields are read from metadata_props", () => {
   const meta = readFewstepMetadata(fixture("fashion-toy-N4.onnx"), "toy");
