@@ -5,11 +5,13 @@
 #   libopenblas0-pthread  without it, libtorch's matrix products run on the reference BLAS, ~30x slower
 #   python3-numpy         tests check that NumPy reads the .npy/safetensors files fewstep writes
 #   dataset-fashion-mnist the image data set of the pixel-space pipeline
+#   chromium              the browser test (test/web) drives it headless through playwright-core;
+#                         playwright's own browser download would need the network at test time
 # Benchmarks against PyTorch also need python3-torch: `apt-get install python3-torch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libtorch-dev libopenblas0-pthread python3-numpy dataset-fashion-mnist)
+packages=(libtorch-dev libopenblas0-pthread python3-numpy dataset-fashion-mnist chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,5 +32,7 @@ fi
 if [ ! -f native/build/Release/fewstep.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/fewstep.node 2>/dev/null)" ]; then
   npm run build:native
 fi
-npm run build
+# the TypeScript build, then the browser demo (web/dist: exported students, page, ort wasm files),
+# which test/web serves
+npm run build:web
 echo "setup: done"

@@ -9,7 +9,8 @@ Usage: fewstep <command> [options]
 
 Commands:
   quickstart    guided distillation end to end on a built-in 2-D mixture, with a report
-  sample        sample an exact mixture teacher or a trained model to .npy (images: or a PNG grid)
+  sample        sample an exact mixture teacher or a trained model to .npy (images: or a PNG grid);
+                --runtime onnx samples an exported model.onnx on onnxruntime-node, without libtorch
   train-teacher train a class-conditional teacher: an MLP on a mixture or a U-Net on images
   distill stage-one  a student that takes w and matches the guided teacher in one call
   distill stage-two  progressive distillation of that student down to 1-4 steps
@@ -19,6 +20,7 @@ Commands:
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
   eval          FID and IS of image teachers and students across samplers, N and w: table and plots
+  serve         serve the browser demo (web/dist, from npm run build:web) on localhost
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
   help          this text
@@ -63,6 +65,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: () => import("./commands/export.js").then((m) => m.command),
   "train-classifier": () => import("./commands/train-classifier.js").then((m) => m.command),
   eval: () => import("./commands/eval.js").then((m) => m.command),
+  serve: () => import("./commands/serve.js").then((m) => m.command),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 // `fewstep sample`: draws samples from an exact mixture teacher or a trained model with DDIM, the
 // stochastic N-step sampler or ancestral DDPM, at guidance weight w, to a .npy file (or, for
-// image models, a PNG grid).
+// image models, a PNG grid). `--runtime onnx` samples an exported model on onnxruntime-node with
+// the portable samplers (sample-onnx.ts) and never loads libtorch.
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
@@ -12,7 +13,8 @@ export const sampleSpec: CommandSpec = {
   usage: "fewstep sample (--mixture NAME|spec.json | --model ckpt) --out x.npy|grid.png [flags]",
   flags: [
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "exact Gaussian-mixture teacher: a built-in name (ring2d, gauss64d) or a JSON spec {means [C][K][D], stds [C][K], weights [C][K]}" },
-    { name: "model", kind: "path", meta: "FILE", help: "a trained model checkpoint (.safetensors) instead of --mixture" },
+    { name: "model", kind: "path", meta: "FILE", help: "a trained model checkpoint (.safetensors) instead of --mixture; with --runtime onnx, a model.onnx from `fewstep export`" },
+    { name: "runtime", kind: "string", meta: "R", choices: ["torch", "onnx"], default: "torch", help: "torch: libtorch (every model and sampler); onnx: an exported .onnx on onnxruntime-node with the portable samplers (ddim, stochastic), no libtorch needed" },
     { name: "w", kind: "number", meta: "W", min: 0, default: 0, help: "guidance weight, paper's convention: (1 + w) x(z, c) - w x(z, null); a 'guidance scale' s is 1 + w" },
     { name: "steps", kind: "int", meta: "N", min: 1, default: 64, help: "number of sampling steps (model calls per sample; a teacher makes 2 per step when w > 0)" },
     { name: "sampler", kind: "string", meta: "NAME", choices: ["ddim", "stochastic", "ddpm"], default: "ddim", help: "ddim: deterministic (eq. 2); stochastic: the paper's N-step sampler; ddpm: ancestral" },
@@ -31,10 +33,18 @@ export const sampleSpec: CommandSpec = {
     "fewstep sample --mixture spec.json --w 2 --steps 64 --sampler ddim --noise z.npy --labels c.npy --out x.npy",
     "fewstep sample --model runs/teacher/teacher.safetensors --w 1 --steps 256 --n 500 --class 2 --out x.npy",
     "fewstep sample --model models/fashion-mnist/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png",
+    "fewstep sample --runtime onnx --model student-N4.onnx --w 2 --steps 4 --n 40 --out grid.png",
   ],
 };
 
 export async function runSample(flags: ParsedFlags): Promise<void> {
+  if (flags.runtime === "onnx") {
+    const { runSampleOnnx } = await import("./sample-onnx.js"); // lazy: this path must not load libtorch
+    return runSampleOnnx(flags);
+  }
+  if (typeof flags.model === "string" && flags.model.toLowerCase().endsWith(".onnx")) {
+    throw new FewstepError(`--model ${flags.model} is an ONNX model: sample it with --runtime onnx`);
+  }
   const { Generator, full, randint, randn, tidy } = await import("../../engine/index.js");
   const { loadMixture } = await import("../../diffusion/mixture.js");
   const { sampleGuided } = await import("../../diffusion/sample.js");

@@ -1,0 +1,109 @@
+// `fewstep sample --runtime onnx`: an exported model (model.onnx from `fewstep export`) on
+// onnxruntime-node with the portable samplers of src/portable. Same flags and outputs as the torch
+// path (.npy, or a PNG grid for image models); nothing here imports src/engine's tensors, so
+// libtorch is never loaded. For one seed the noise differs from the torch path (the portable
+// generator is not libtorch's): pass --noise and --labels to compare the two runtimes.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { FewstepError } from "../../engine/errors.js";
+import { NormalRng, type FewstepOnnxModel, type PortableSamplerName, exampleSize, openFewstepOnnx } from "../../portable/index.js";
+import type { ParsedFlags } from "../flags.js";
+
+export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
+  const { fromTypedArray, toTypedArray } = await import("../../io/host-array.js");
+  const { loadNpy, saveNpy } = await import("../../io/npy.js");
+  const fail = (message: string): never => {
+    throw new FewstepError(message);
+  };
+  const out = flags.out as string | undefined;
+  if (!out) fail("--out is required: the .npy file (or, for images, .png grid) to write");
+  const png = out!.toLowerCase().endsWith(".png");
+  if (!existsSync(dirname(out!))) fail(`--out: folder ${dirname(out!)} does not exist`);
+  if (flags.mixture !== undefined) fail("--runtime onnx samples an exported --model model.onnx; the exact --mixture teacher runs with --runtime torch");
+  if (flags.model === undefined) fail("--runtime onnx needs --model model.onnx (made by `fewstep export`)");
+  if (flags.sampler === "ddpm") fail("--sampler ddpm is not in the portable samplers; use ddim or stochastic, or --runtime torch");
+  if (flags.noise === undefined && flags.n === undefined) fail("give --noise z.npy (with --labels) or --n N (with --seed)");
+  if (flags.noise !== undefined && flags.n !== undefined) fail("--n goes with --seed; with --noise the count comes from the file");
+  if (flags.labels !== undefined && flags.class !== undefined) fail("give --labels or --class, not both");
+
+  const path = flags.model as string;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new FewstepError(`--model: cannot read ${path}: ${(error as Error).message}`);
+  }
+  const ort = await import("onnxruntime-node");
+  const threads = Number(process.env.FEWSTEP_THREADS) || undefined;
+  let model: FewstepOnnxModel;
+  try {
+    model = await openFewstepOnnx(ort, bytes, { source: path, sessionOptions: threads ? { intraOpNumThreads: threads } : {} });
+  } catch (error) {
+    throw new FewstepError(`--model: ${(error as Error).message}`);
+  }
+  try {
+    const { exampleShape, numClasses } = model.metadata;
+    const size = exampleSize(exampleShape);
+    const w = flags.w as number;
+    const steps = flags.steps as number;
+    const seed = flags.seed as number;
+    try {
+      model.checkRequest({ w, steps });
+    } catch (error) {
+      throw new FewstepError(`--${(error as Error).message}`);
+    }
+
+    let z: Float32Array | undefined;
+    let n: number;
+    if (flags.noise !== undefined) {
+      const host = readNpy(loadNpy, flags.noise as string, "--noise");
+      if (host.dtype !== "float32" && host.dtype !== "float64") fail(`--noise: ${flags.noise} holds ${host.dtype}; it must be float32 or float64`);
+      if (host.shape.slice(1).join() !== exampleShape.join()) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${exampleShape}]`);
+      z = Float32Array.from(toTypedArray(host as typeof host & { dtype: "float32" | "float64" }));
+      n = host.shape[0];
+    } else {
+      n = flags.n as number;
+    }
+    let labels: Int32Array;
+    if (flags.labels !== undefined) {
+      const host = readNpy(loadNpy, flags.labels as string, "--labels");
+      if (host.dtype !== "int64") fail(`--labels: ${flags.labels} holds ${host.dtype}; it must be int64 (numpy: labels.astype(np.int64))`);
+      if (host.shape.length !== 1 || host.shape[0] !== n) fail(`--labels: ${flags.labels} has shape [${host.shape}] but the noise has ${n} rows: it must be [${n}]`);
+      labels = Int32Array.from(toTypedArray(host as typeof host & { dtype: "int64" }), Number);
+      const bad = labels.find((c) => c < 0 || c >= numClasses);
+      if (bad !== undefined) fail(`--labels: class ${bad} is not one of the model's classes 0..${numClasses - 1}`);
+    } else if (flags.class !== undefined) {
+      const k = flags.class as number;
+      if (k >= numClasses) fail(`--class ${k} is not one of the model's classes 0..${numClasses - 1}`);
+      labels = new Int32Array(n).fill(k);
+    } else {
+      const rng = new NormalRng(seed, 2); // stream 2: random labels (0: noise z_1, 1: added noise)
+      labels = Int32Array.from({ length: n }, () => Math.min(numClasses - 1, Math.floor((rng.nextUint32() / 2 ** 32) * numClasses)));
+    }
+    const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
+    const sampler = flags.sampler as PortableSamplerName;
+    const x = await model.sample({ sampler, steps, w, labels, seed, z, clip });
+
+    const shape = [n, ...exampleShape];
+    if (png) {
+      if (shape.length !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
+      const { saveImageGrid } = await import("../../eval/image-grid.js");
+      saveImageGrid(out!, x, shape, { columns: flags.columns as number, title: `w=${w}, ${sampler} ${steps} steps (onnx)` });
+    } else if (flags.dtype === "float64") {
+      saveNpy(out!, fromTypedArray("float64", shape, Float64Array.from(x)));
+    } else {
+      saveNpy(out!, fromTypedArray("float32", shape, x));
+    }
+    console.error(`fewstep sample: wrote ${n} samples [${exampleShape}] (${flags.dtype}) to ${out} (onnxruntime-node, ${size * n} numbers)`);
+  } finally {
+    await model.release();
+  }
+}
+
+function readNpy<T>(load: (path: string) => T, path: string, flag: string): T {
+  try {
+    return load(path);
+  } catch (error) {
+    throw new FewstepError(`${flag}: cannot read ${path}: ${(error as Error).message}`);
+  }
+}
