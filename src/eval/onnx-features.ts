@@ -97,7 +97,7 @@ function imageInput(path: string, session: ort.InferenceSession): ImageInput {
   if (!meta.isTensor) throw new FewstepError(`${path}: input '${meta.name}' is not a tensor; fewstep feeds one float32 image batch [n, C, H, W]`);
   const shape = meta.shape.map((d) => (typeof d === "number" && d > 0 ? d : null));
   const shown = `[${meta.shape.map((d) => (typeof d === "number" && d > 0 ? d : d || "?")).join(", ")}]`;
-  if (shape.length !== 4) throw new FewstepError(`${path}: input '${meta.name}' has shape ${shown} (rank ${shape.length}), not an image batch [n, C, H, W] (NCHW)`);
+  if (shape.length !== 4) throw new FewstepError(`${path}: input '${meta.name}' has shape ${shown} (rank ${shape.length}), not an image batch [n, C, H, W] (NCHW): export the network with an image input`);
   const [, c, h, w] = shape;
   if (c !== null && c > 4 && (w === 1 || w === 3)) {
     throw new FewstepError(`${path}: input '${meta.name}' has shape ${shown}, channels last (NHWC); fewstep feeds NCHW [n, C, H, W]: export the network with an NCHW input`);
@@ -187,7 +187,7 @@ export class OnnxFeatureNetwork implements FeatureNetwork {
     let classes: Float64Array | null = null;
     for (let start = 0; start < n; start += this.batchSize) {
       const size = Math.min(this.batchSize, n - start);
-      const input = this.prepare(images.narrow(0, start, size));
+      const input = this.prepare(images, start, size);
       const fetches = [this.featuresOutput, ...(this.classOutput ? [this.classOutput.name] : [])];
       let results: ort.InferenceSession.OnnxValueMapType;
       try {
@@ -212,14 +212,14 @@ export class OnnxFeatureNetwork implements FeatureNetwork {
     return { features: out, probs };
   }
 
-  /** Steps 1-4 of the file header on a batch, as the float32 NCHW input of onnxruntime. */
-  private prepare(x: Tensor): ort.Tensor {
-    const [b, c, h, w] = x.shape;
+  /** Steps 1-4 of the file header on images [start, start + b), as the float32 NCHW input of onnxruntime. */
+  private prepare(images: Tensor, start: number, b: number): ort.Tensor {
+    const [, c, h, w] = images.shape;
     const channels = this.input.channels ?? c;
     const [outH, outW] = this.inputSize(h, w);
     const data = tidy(() =>
       noGrad(() => {
-        let y = x.to("float32");
+        let y = images.narrow(0, start, b).to("float32");
         if (c === 1 && channels === 3) y = y.expand([b, 3, h, w]);
         // separable bilinear resize: y <- Rh y Rw^T, Rh [outH, h] and Rw [outW, w] (rows sum to 1)
         if (outH !== h) y = tensor(bilinearWeights(outH, h), { shape: [outH, h] }).matmul(y);
