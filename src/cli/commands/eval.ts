@@ -224,7 +224,9 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
     try {
       reference = await referenceStats({ features: network, size: models[0].exampleShape[1], reference: flags.reference as string, n, cacheDir: flags["cache-dir"] as string });
     } catch (err) {
-      throw new FewstepError(`--reference: ${(err as Error).message}`);
+      // a reference that cannot be read says "reference '...'"; anything else is the network's
+      const message = (err as Error).message;
+      throw new FewstepError(`${message.startsWith("reference '") ? "--reference" : networkFlag}: ${message}`);
     }
     const accuracyNote = testAccuracy !== null ? `, test accuracy ${(100 * testAccuracy).toFixed(2)}%` : "";
     const how = reference.fromCache ? "read from" : `computed in ${((performance.now() - started) / 1000).toFixed(1)} s, cached in`;
