@@ -42,7 +42,7 @@ export const evalSpec: CommandSpec = {
   examples: [
     "fewstep eval --model runs/teacher/teacher.safetensors,runs/distill/student-N4.safetensors,runs/distill/student-N2.safetensors,runs/distill/student-N1.safetensors --classifier runs/classifier/classifier.safetensors --steps 1,2,4 --out-dir runs/eval",
     "fewstep eval --model runs/distill/stage-one.safetensors --classifier runs/classifier/classifier.safetensors --ws 0,1,2,4 --steps 8,16 --sampler ddim,stochastic --n 2000",
-    "fewstep eval --model runs/cifar/teacher.safetensors --reference cifar10:test --features inception-v3.onnx --features-output pool3 --logits-output logits --features-size 299 --features-range 0,1 --features-mean 0.485,0.456,0.406 --features-std 0.229,0.224,0.225",
+    "fewstep eval --model runs/cifar/teacher.safetensors --reference cifar10:cifar-10-batches-bin/test_batch.bin --features inception-v3.onnx --features-output pool3 --logits-output logits --features-size 299 --features-range 0,1 --features-mean 0.485,0.456,0.406 --features-std 0.229,0.224,0.225",
   ],
 };
 
