@@ -11,8 +11,9 @@ export interface ReportCell {
   steps: number;
   w: number;
   fid: number;
-  isMean: number;
-  isStd: number;
+  /** null when the feature network gives no class probabilities (an ONNX network without a class output) */
+  isMean: number | null;
+  isStd: number | null;
   n: number;
   seconds: number;
 }
@@ -35,14 +36,14 @@ function rows(cells: ReportCell[]): { model: string; sampler: string; steps: num
 export function resultsCsv(cells: ReportCell[]): string {
   const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const lines = ["model,sampler,steps,w,fid,is_mean,is_std,n,seconds"];
-  for (const c of cells) lines.push([quote(c.model), c.sampler, c.steps, c.w, c.fid, c.isMean, c.isStd, c.n, c.seconds.toFixed(1)].join(","));
+  for (const c of cells) lines.push([quote(c.model), c.sampler, c.steps, c.w, c.fid, c.isMean ?? "", c.isStd ?? "", c.n, c.seconds.toFixed(1)].join(","));
   return `${lines.join("\n")}\n`;
 }
 
 /**
  * The paper's layout: one row per model / sampler / N, one column per w, cells "FID (IS)" with
- * two decimals; "-" where a cell was not evaluated (a stage-two student at another N, or a w
- * outside a student's range).
+ * two decimals ("FID" alone without an IS); "-" where a cell was not evaluated (a stage-two
+ * student at another N, or a w outside a student's range).
  */
 export function resultsTable(cells: ReportCell[], ws: number[]): string {
   const header = `| model | sampler | N | ${ws.map((w) => `w = ${w}`).join(" | ")} |`;
@@ -50,7 +51,7 @@ export function resultsTable(cells: ReportCell[], ws: number[]): string {
   const body = rows(cells).map((r) => {
     const values = ws.map((w) => {
       const c = r.byW.get(w);
-      return c ? `${c.fid.toFixed(2)} (${c.isMean.toFixed(2)})` : "-";
+      return c ? `${c.fid.toFixed(2)}${c.isMean === null ? "" : ` (${c.isMean.toFixed(2)})`}` : "-";
     });
     return `| ${r.model} | ${r.sampler} | ${r.steps} | ${values.join(" | ")} |`;
   });
@@ -59,7 +60,7 @@ export function resultsTable(cells: ReportCell[], ws: number[]): string {
 
 /**
  * Writes fid-vs-w-N<N>.png for each N (one line per model / sampler) and fid-vs-is.png (one line
- * per model / sampler / N through its ws in increasing order).
+ * per model / sampler / N through its ws in increasing order; left out when no cell has an IS).
  * @returns the paths written
  */
 export function writeEvalPlots(outDir: string, cells: ReportCell[], subtitle: string): string[] {
@@ -74,9 +75,10 @@ export function writeEvalPlots(outDir: string, cells: ReportCell[], subtitle: st
     saveLinePlot(path, series, { title: `FID against w, N = ${steps} (${subtitle})`, xLabel: "guidance weight w", yLabel: "FID (lower is better)" });
     written.push(path);
   }
+  if (cells.every((c) => c.isMean === null)) return written;
   const series: LineSeries[] = rows(cells).map((r) => ({
     name: `${r.model} ${r.sampler} N=${r.steps}`,
-    points: [...r.byW.values()].sort((a, b) => a.w - b.w).map((c) => [c.isMean, c.fid] as [number, number]),
+    points: [...r.byW.values()].filter((c) => c.isMean !== null).sort((a, b) => a.w - b.w).map((c) => [c.isMean!, c.fid] as [number, number]),
   }));
   const path = join(outDir, "fid-vs-is.png");
   saveLinePlot(path, series, { title: `FID against IS (${subtitle})`, xLabel: "Inception Score (each line runs through w in increasing order)", yLabel: "FID (lower is better)" });

@@ -1,6 +1,7 @@
-// FID and Inception Score of an image model (teacher or distilled student), with fewstep's own
-// feature network (nn/classifier.ts) in Inception's place: its penultimate layer gives FID's
-// features, its softmax IS's p(y|x) (fid.ts holds the formulas). One cell of the paper's tables:
+// FID and Inception Score of an image model (teacher or distilled student), with a feature network
+// (feature-network.ts) in Inception's place: fewstep's own classifier (nn/classifier.ts: its
+// penultimate layer gives FID's features, its softmax IS's p(y|x)) or a user's ONNX network
+// (onnx-features.ts). fid.ts holds the formulas. One cell of the paper's tables:
 // one model, sampler, step count N and guidance weight w, n samples.
 //
 // Protocol, fixed so that cells compare:
@@ -15,6 +16,7 @@ import { ConfigError, Generator, ShapeError, cat, noGrad, randn, tensor, tidy, t
 import type { Denoiser } from "../diffusion/denoiser.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import type { ImageClassifier } from "../nn/classifier.js";
+import type { FeatureNetwork } from "./feature-network.js";
 import { frechetDistance, gaussianStats, inceptionScore, type GaussianStats } from "./fid.js";
 
 /** @default batch size of every classifier and sampler pass (measured fastest on 2 CPU cores among 64-1000) */
@@ -54,17 +56,18 @@ export function probs(classifier: ImageClassifier, images: Tensor, batchSize = E
 /** FID against a reference and IS of one set of images. */
 export interface ImageScores {
   fid: number;
-  /** Inception Score: mean and population std over `splits` chunks. */
-  isMean: number;
-  isStd: number;
+  /** Inception Score: mean and population std over `splits` chunks; null when the feature network gives no class probabilities. */
+  isMean: number | null;
+  isStd: number | null;
 }
 
 /**
- * FID of the features of `features` [n, d] against `reference`, and IS of `probs` [n, K] over
- * min(splits, n) chunks. evaluateModel and scoreImages both end here.
+ * FID of the features of `features` [n, d] against `reference`, and IS of `probs` [n, K] (none when
+ * null) over min(splits, n) chunks. evaluateModel and scoreImages both end here.
  */
-export function scoreOutputs(features: Tensor, probs: Tensor, reference: GaussianStats, splits = 10): ImageScores {
+export function scoreOutputs(features: Tensor, probs: Tensor | null, reference: GaussianStats, splits = 10): ImageScores {
   const fid = tidy(() => frechetDistance(gaussianStats(features), reference));
+  if (!probs) return { fid, isMean: null, isStd: null };
   const is = inceptionScore(probs, Math.min(splits, probs.shape[0]));
   return { fid, isMean: is.mean, isStd: is.std };
 }
@@ -106,11 +109,12 @@ export interface EvaluateOptions {
   n?: number;
   /** Seed of the noise (and a stochastic sampler's noise). @default 0 */
   seed?: number;
-  /** @default EVAL_BATCH_SIZE */
+  /** Samples per sampler batch (the feature network batches on its own). @default EVAL_BATCH_SIZE */
   batchSize?: number;
   /** IS chunks. @default 10 */
   splits?: number;
-  classifier: ImageClassifier;
+  /** The feature network: classifierFeatures(...) or loadOnnxFeatures(...). */
+  features: FeatureNetwork;
   /** Reference feature statistics (reference-stats.ts). */
   reference: GaussianStats;
   /** Called after each batch with the samples done so far. */
@@ -134,10 +138,10 @@ export function evalInputs(n: number, exampleShape: number[], numClasses: number
 
 /**
  * Refuses what a model was not built for: a stage-two student at another N, a student at a w
- * outside its distilled range, or images the classifier does not take.
+ * outside its distilled range, or images the feature network does not take.
  * @throws ConfigError / ShapeError naming the model and the fix
  */
-export function checkEvalRequest(model: EvalModel, classifier: ImageClassifier, steps: number, w: number): void {
+export function checkEvalRequest(model: EvalModel, network: FeatureNetwork, steps: number, w: number): void {
   const d = model.distill;
   if (d?.stage === "two" && d.steps !== null && steps !== d.steps) {
     throw new ConfigError(`${model.name} is a stage-two student distilled for N = ${d.steps} steps; it cannot be evaluated at N = ${steps} (use its student-N${steps} checkpoint)`);
@@ -145,9 +149,8 @@ export function checkEvalRequest(model: EvalModel, classifier: ImageClassifier, 
   if (d && (w < d.wMin - 1e-9 || w > d.wMax + 1e-9)) {
     throw new ConfigError(`${model.name} was distilled for w in [${d.wMin}, ${d.wMax}]; it cannot be evaluated at w = ${w}`);
   }
-  if (model.exampleShape.join() !== classifier.exampleShape.join()) {
-    throw new ShapeError(`${model.name} makes images [${model.exampleShape}] but the classifier takes [${classifier.exampleShape}]: train a classifier at the model's size (--size)`);
-  }
+  const why = network.incompatibility(model.exampleShape);
+  if (why) throw new ShapeError(`${model.name} makes images [${model.exampleShape}] but ${why}`);
   if (!Number.isInteger(steps) || steps < 1) throw new ConfigError(`steps must be a positive integer, got ${steps}`);
 }
 
@@ -159,24 +162,25 @@ export function quantizeImages(x: Tensor): Tensor {
 /**
  * FID (against `reference`) and IS of n samples of `model` with one sampler, N and w; see the file
  * header for the protocol. Batches are sampled and scored in turn, so memory holds one batch of
- * the sampler's work plus the n feature rows.
+ * the sampler's work plus the n feature rows. Async because the feature network may be (ONNX):
+ * each batch is sampled in its own synchronous scope, then scored outside it.
  * @throws ConfigError / ShapeError from checkEvalRequest
  */
-export function evaluateModel(model: EvalModel, o: EvaluateOptions): EvalCell {
-  checkEvalRequest(model, o.classifier, o.steps, o.w);
+export async function evaluateModel(model: EvalModel, o: EvaluateOptions): Promise<EvalCell> {
+  checkEvalRequest(model, o.features, o.steps, o.w);
   const n = o.n ?? 10_000;
   const batchSize = o.batchSize ?? EVAL_BATCH_SIZE;
   const seed = o.seed ?? 0;
   if (!Number.isInteger(n) || n < 2) throw new ConfigError(`evaluateModel: n must be an integer >= 2, got ${n}`);
   checkBatchSize(batchSize);
   const started = performance.now();
-  const scores = tidy(() => {
-    const { z, labels } = evalInputs(n, model.exampleShape, model.numClasses, seed);
-    const features: Tensor[] = [];
-    const probs: Tensor[] = [];
+  const { z, labels } = evalInputs(n, model.exampleShape, model.numClasses, seed);
+  const features: Tensor[] = [];
+  const probs: Tensor[] = [];
+  try {
     for (let start = 0, batch = 0; start < n; start += batchSize, batch++) {
       const size = Math.min(batchSize, n - start);
-      const out = tidy(() =>
+      const x = tidy(() =>
         noGrad(() => {
           const device = model.device ?? "cpu";
           // the same noise on every device: drawn on the CPU (evalInputs), then moved
@@ -191,17 +195,24 @@ export function evaluateModel(model: EvalModel, o: EvaluateOptions): EvalCell {
             // a stochastic sampler's noise: a different stream per batch, the same for every cell
             seed: seed * 65_536 + batch + 1,
           });
-          // the classifier and the float64 statistics stay on the CPU
-          return classifierOutputs(o.classifier, quantizeImages(device === "cpu" ? x : x.to({ device: "cpu" })), size);
+          // the feature network and the float64 statistics stay on the CPU
+          return quantizeImages(device === "cpu" ? x : x.to({ device: "cpu" }));
         }),
       );
-      features.push(out.features);
-      probs.push(out.probs);
+      try {
+        const out = await o.features.outputs(x);
+        features.push(out.features);
+        if (out.probs) probs.push(out.probs);
+      } finally {
+        x.dispose();
+      }
       o.onBatch?.(start + size, n);
     }
-    return scoreOutputs(cat(features), cat(probs), o.reference, o.splits);
-  });
-  return { ...scores, n, seconds: (performance.now() - started) / 1000 };
+    const scores = tidy(() => scoreOutputs(cat(features), o.features.hasProbs ? cat(probs) : null, o.reference, o.splits));
+    return { ...scores, n, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    for (const t of [z, labels, ...features, ...probs]) t.dispose();
+  }
 }
 
 function checkBatchSize(batchSize: number): void {

@@ -1,31 +1,33 @@
-// FID's reference side: the classifier's feature statistics (mean, covariance) of a reference set
+// FID's reference side: the feature network's statistics (mean, covariance) of a reference set
 // of real images, a data set split (`fashion-mnist:test`, any openImageDataset spec) or a .npy of
-// images, scaled to [-1, 1] and sized to the classifier (= the model). They cost a pass over up to
-// n images, so they are cached in one small safetensors file per
-//   (reference spec, its files' size and mtime, classifier file SHA-256, image size, n):
-// a retrained or replaced classifier, or a changed reference file, gets new statistics; the same
-// ones are read back for every model, sampler, N and w.
+// images, scaled to [-1, 1] and sized as the models' images. They cost a pass over up to n images,
+// so they are cached in one small safetensors file per
+//   (reference spec, its files' size and mtime, feature network key, image size, n),
+// where the network key holds its file's SHA-256 and, for an ONNX network, its outputs and every
+// preprocessing option (feature-network.ts, onnx-features.ts): a retrained or replaced network,
+// other preprocessing or a changed reference file gets new statistics; the same ones are read back
+// for every model, sampler, N and w.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Tensor } from "../engine/index.js";
+import { tidy, type Tensor } from "../engine/index.js";
 import { openImageDataset, readNpyImageArray, shuffledOrder, toTensorBatch, type ImageDataset } from "../io/datasets.js";
 import { FewstepError } from "../io/errors.js";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.js";
 import { fromHost, toHost } from "../io/tensor-bridge.js";
-import type { ImageClassifier } from "../nn/classifier.js";
-import type { GaussianStats } from "./fid.js";
-import { EVAL_BATCH_SIZE, featureStats } from "./image-metrics.js";
+import type { FeatureNetwork, FeatureNetworkKey } from "./feature-network.js";
+import { gaussianStats, type GaussianStats } from "./fid.js";
 
 /** What the cached statistics were computed from; equal keys mean equal statistics. */
 export interface ReferenceKey {
-  /** Bumped when the way statistics are computed changes. */
-  version: 1;
+  /** Bumped when the way statistics are computed changes (2: any feature network, not only the classifier). */
+  version: 2;
   /** openImageDataset spec, or a .npy path */
   reference: string;
   /** size and mtime of each file the spec names (empty for the system Fashion-MNIST) */
   files: string[];
-  classifierSha256: string;
+  /** the feature network's file hash, outputs and preprocessing */
+  network: FeatureNetworkKey;
   /** side of the square images */
   size: number;
   /** requested number of reference images (all of them when the set is smaller) */
@@ -33,17 +35,16 @@ export interface ReferenceKey {
 }
 
 export interface ReferenceStatsOptions {
-  classifier: ImageClassifier;
-  /** The classifier's checkpoint file: its content hash keys the cache. */
-  classifierPath: string;
+  /** The feature network (classifierFeatures or loadOnnxFeatures); its key keys the cache. */
+  features: FeatureNetwork;
+  /** Side of the square images read (the models' size). @default the network's imageSize (the built-in classifier's) */
+  size?: number;
   /** A data set spec (fashion-mnist:test, idx:..., npy:IMAGES,LABELS, png:DIR, ...) or a .npy of images. */
   reference: string;
   /** At most this many images: a seeded subset (seed 0) when the set is larger. @default 10000 */
   n?: number;
   /** Folder of cached statistics; no caching without it. */
   cacheDir?: string;
-  /** @default EVAL_BATCH_SIZE */
-  batchSize?: number;
 }
 
 export interface ReferenceStats {
@@ -78,9 +79,9 @@ function fileFingerprints(spec: string): string[] {
   });
 }
 
-/** The cache key of a request (reads the classifier file once to hash it). */
-export function referenceKey(o: { classifierPath: string; reference: string; size: number; n: number }): ReferenceKey {
-  return { version: 1, reference: o.reference, files: fileFingerprints(o.reference), classifierSha256: fileSha256(o.classifierPath), size: o.size, n: o.n };
+/** The cache key of a request. */
+export function referenceKey(o: { network: FeatureNetworkKey; reference: string; size: number; n: number }): ReferenceKey {
+  return { version: 2, reference: o.reference, files: fileFingerprints(o.reference), network: o.network, size: o.size, n: o.n };
 }
 
 /** The cache file of a key: ref-<16 hex digits of the key's SHA-256>.safetensors. */
@@ -107,15 +108,16 @@ export function loadReferenceImages(reference: string, size: number, n: number):
 }
 
 /**
- * The classifier's feature statistics of the reference set: read from `cacheDir` when a file for
- * the same key is there, else computed (and written there).
- * @throws FewstepError when the reference cannot be read, has fewer than 2 images, or another
- *   channel count than the classifier
+ * The feature network's statistics of the reference set: read from `cacheDir` when a file for the
+ * same key is there, else computed (and written there).
+ * @throws FewstepError when the reference cannot be read, has fewer than 2 images, or images the
+ *   network does not take
  */
-export function referenceStats(o: ReferenceStatsOptions): ReferenceStats {
+export async function referenceStats(o: ReferenceStatsOptions): Promise<ReferenceStats> {
   const n = o.n ?? 10_000;
-  const size = o.classifier.config.size;
-  const key = referenceKey({ classifierPath: o.classifierPath, reference: o.reference, size, n });
+  const size = o.size ?? o.features.imageSize;
+  if (size === null) throw new FewstepError(`referenceStats: give the image size; ${o.features.description} takes any`);
+  const key = referenceKey({ network: o.features.key, reference: o.reference, size, n });
   const cachePath = o.cacheDir ? referenceCachePath(o.cacheDir, key) : null;
   if (cachePath && existsSync(cachePath)) {
     const cached = readCache(cachePath, key);
@@ -125,10 +127,12 @@ export function referenceStats(o: ReferenceStatsOptions): ReferenceStats {
   try {
     const [count, channels] = images.shape;
     if (count < 2) throw new FewstepError(`reference '${o.reference}': needs at least 2 images for a covariance, got ${count}`);
-    if (channels !== o.classifier.config.channels) {
-      throw new FewstepError(`reference '${o.reference}': images have ${channels} channel(s) but the classifier takes ${o.classifier.config.channels}`);
-    }
-    const stats = featureStats(o.classifier, images, o.batchSize ?? EVAL_BATCH_SIZE);
+    const why = o.features.incompatibility(images.shape.slice(1));
+    if (why) throw new FewstepError(`reference '${o.reference}': images [${images.shape.slice(1)}] (${channels} channel(s)): ${why}`);
+    const out = await o.features.outputs(images);
+    const stats = tidy(() => gaussianStats(out.features));
+    out.features.dispose();
+    out.probs?.dispose();
     if (cachePath) {
       mkdirSync(o.cacheDir!, { recursive: true });
       saveSafetensors(cachePath, { mean: toHost(stats.mean), cov: toHost(stats.cov) }, { [META_KEY]: JSON.stringify({ key, count }) });

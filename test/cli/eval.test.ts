@@ -95,7 +95,7 @@ test("bad input: one line naming the flag and the fix, exit code 1", () => {
   const common = ["--classifier", classifierPath, "--reference", testData, "--n", "4", "--out-dir", join(dir, "never")];
   const cases: [string[], RegExp][] = [
     [["eval", "--classifier", classifierPath], /--model is required/],
-    [["eval", "--model", teacherPath], /--classifier is required/],
+    [["eval", "--model", teacherPath], /--classifier or --features is required/],
     [["eval", "--model", teacherPath, ...common, "--sampler", "ddim,euler"], /--sampler: 'euler' is not a sampler; use one or more of ddim, stochastic, ddpm/],
     [["eval", "--model", teacherPath, ...common, "--steps", "1.5"], /--steps: 1\.5 is not an integer/],
     [["eval", "--model", teacherPath, ...common, "--ws", "0,-1"], /--ws must be >= 0, got -1/],

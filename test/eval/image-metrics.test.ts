@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ConfigError, Generator, ShapeError, liveTensors, oneHot, randn, tensor, tidy, type Tensor } from "../../src/engine/index.js";
 import type { Denoiser } from "../../src/diffusion/denoiser.js";
 import { resultsCsv, resultsTable, type ReportCell } from "../../src/eval/eval-report.js";
+import { classifierFeatures } from "../../src/eval/feature-network.js";
 import { gaussianStats } from "../../src/eval/fid.js";
 import { checkEvalRequest, classifierOutputs, evaluateModel, quantizeImages, scoreImages, scoreOutputs, type EvalModel } from "../../src/eval/image-metrics.js";
 import { linePlotLayout, niceTicks, renderLinePlot } from "../../src/eval/line-plot.js";
@@ -51,14 +52,15 @@ test("IS of balanced one-hot predictions is K, with zero spread over the chunks"
     const probs = oneHot(tensor(BigInt64Array.from({ length: 50 }, (_, i) => BigInt(i % K))), K).to("float32");
     const features = randn([50, 3], new Generator(0));
     const scores = scoreOutputs(features, probs, gaussianStats(features), 10);
-    assertClose([scores.isMean, scores.isStd], [K, 0], { atol: 1e-9, rtol: 0 });
+    assertClose([scores.isMean!, scores.isStd!], [K, 0], { atol: 1e-9, rtol: 0 });
   }));
 
-test("evaluateModel: the reference images replayed as a model's samples have FID ~ 0 against the reference statistics", () => {
+test("evaluateModel: the reference images replayed as a model's samples have FID ~ 0 against the reference statistics", async () => {
   const classifierPath = join(dir, "self.safetensors");
   const classifier = savedClassifier(classifierPath, 1);
   const before = liveTensors();
-  const ref = referenceStats({ classifier, classifierPath, reference: referenceNpy, n: 48 });
+  const features = classifierFeatures(classifier, classifierPath);
+  const ref = await referenceStats({ features, reference: referenceNpy, n: 48 });
   assert.equal(ref.count, 48);
   const images = loadReferenceImages(referenceNpy, 8, 48);
   // A "model" whose one DDIM step (N = 1 ends at t = 0 and returns x-hat) gives the next reference
@@ -71,13 +73,13 @@ test("evaluateModel: the reference images replayed as a model's samples have FID
   };
   const model: EvalModel = { name: "replay", denoiser: replay, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: null };
   const batches: number[] = [];
-  const cell = evaluateModel(model, { sampler: "ddim", steps: 1, w: 0, n: 48, batchSize: 10, splits: 4, classifier, reference: ref.stats, onBatch: (done) => batches.push(done) });
+  const cell = await evaluateModel(model, { sampler: "ddim", steps: 1, w: 0, n: 48, batchSize: 10, splits: 4, features, reference: ref.stats, onBatch: (done) => batches.push(done) });
   assert.deepEqual(batches, [10, 20, 30, 40, 48]);
   assert.equal(offset, 48);
   assert.ok(Math.abs(cell.fid) < 1e-4, `FID of the reference against itself: ${cell.fid}`);
   // the same path as scoring the images directly (quantisation leaves u8/127.5 - 1 unchanged)
   const direct = scoreImages(classifier, images, ref.stats, { batchSize: 48, splits: 4 });
-  assertClose([cell.isMean, cell.isStd], [direct.isMean, direct.isStd], { atol: 1e-5 });
+  assertClose([cell.isMean!, cell.isStd!], [direct.isMean!, direct.isStd!], { atol: 1e-5 });
   assert.ok(Math.abs(direct.fid) < 1e-4);
   // one class only is measurably farther
   const other = loadReferenceImages(classZeroNpy, 8, 48);
@@ -92,42 +94,43 @@ test("evaluateModel: the reference images replayed as a model's samples have FID
   classifier.dispose();
 });
 
-test("reference statistics: cached per request, read back without recomputing, recomputed for a changed classifier file", () => {
+test("reference statistics: cached per request, read back without recomputing, recomputed for a changed classifier file", async () => {
   const cacheDir = join(dir, "cache");
   const classifierPath = join(dir, "cached.safetensors");
   const first = savedClassifier(classifierPath, 2);
-  const a = referenceStats({ classifier: first, classifierPath, reference: referenceNpy, n: 40, cacheDir });
+  const a = await referenceStats({ features: classifierFeatures(first, classifierPath), reference: referenceNpy, n: 40, cacheDir });
   assert.equal(a.fromCache, false);
   assert.equal(a.count, 40); // a seeded subset of the 48
   assert.deepEqual(readdirSync(cacheDir), [a.cachePath!.split("/").at(-1)]);
-  const b = referenceStats({ classifier: first, classifierPath, reference: referenceNpy, n: 40, cacheDir });
+  const b = await referenceStats({ features: classifierFeatures(first, classifierPath), reference: referenceNpy, n: 40, cacheDir });
   assert.equal(b.fromCache, true);
   assert.equal(b.cachePath, a.cachePath);
   assert.equal(b.count, 40);
   assert.deepEqual(b.stats.cov.toNumbers(), a.stats.cov.toNumbers());
   assert.deepEqual(b.stats.mean.toNumbers(), a.stats.mean.toNumbers());
   // another n is another entry
-  const c = referenceStats({ classifier: first, classifierPath, reference: referenceNpy, n: 48, cacheDir });
+  const c = await referenceStats({ features: classifierFeatures(first, classifierPath), reference: referenceNpy, n: 48, cacheDir });
   assert.equal(c.fromCache, false);
   assert.notEqual(c.cachePath, a.cachePath);
   // the classifier file replaced by other weights (same path): new statistics
   const second = savedClassifier(classifierPath, 3);
-  const d = referenceStats({ classifier: second, classifierPath, reference: referenceNpy, n: 40, cacheDir });
+  const d = await referenceStats({ features: classifierFeatures(second, classifierPath), reference: referenceNpy, n: 40, cacheDir });
   assert.equal(d.fromCache, false);
   assert.notEqual(d.cachePath, a.cachePath);
   assert.notDeepEqual(d.stats.mean.toNumbers(), a.stats.mean.toNumbers());
-  assert.equal(referenceStats({ classifier: second, classifierPath, reference: referenceNpy, n: 40, cacheDir }).fromCache, true);
+  assert.equal((await referenceStats({ features: classifierFeatures(second, classifierPath), reference: referenceNpy, n: 40, cacheDir })).fromCache, true);
   for (const s of [a, b, c, d]) {
     s.stats.mean.dispose();
     s.stats.cov.dispose();
   }
   first.dispose();
   second.dispose();
-  assert.throws(() => referenceStats({ classifier: second, classifierPath, reference: join(dir, "missing.npy"), n: 4 }), /reference '.*missing\.npy'/);
+  await assert.rejects(referenceStats({ features: classifierFeatures(second, classifierPath), reference: join(dir, "missing.npy"), n: 4 }), /reference '.*missing\.npy'/);
 });
 
-test("checkEvalRequest: a stage-two student only at its N, a student only in its w range, images the classifier takes", () => {
-  const classifier = new ImageClassifier(new ParamStore(), { channels: 1, size: 8, numClasses: 2, ...arch });
+test("checkEvalRequest: a stage-two student only at its N, a student only in its w range, images the classifier takes", async () => {
+  const classifierPath = join(dir, "check.safetensors");
+  const classifier = classifierFeatures(savedClassifier(classifierPath, 0), classifierPath);
   const base: EvalModel = { name: "student-N4", denoiser: (z) => z, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: { stage: "two", steps: 4, wMin: 0, wMax: 2 } };
   checkEvalRequest(base, classifier, 4, 2);
   assert.throws(() => checkEvalRequest(base, classifier, 2, 1), (e: Error) => e instanceof ConfigError && /student-N4 is a stage-two student distilled for N = 4 steps; it cannot be evaluated at N = 2/.test(e.message));
@@ -135,24 +138,26 @@ test("checkEvalRequest: a stage-two student only at its N, a student only in its
   checkEvalRequest({ ...base, distill: { stage: "one", steps: null, wMin: 0, wMax: 4 } }, classifier, 3, 4); // stage one: any N
   checkEvalRequest({ ...base, distill: null, guidance: "teacher" }, classifier, 7, 9); // a teacher: anything
   assert.throws(() => checkEvalRequest({ ...base, exampleShape: [1, 16, 16] }, classifier, 4, 1), (e: Error) => e instanceof ShapeError && /makes images \[1,16,16\] but the classifier takes \[1,8,8\]/.test(e.message));
-  assert.throws(() => evaluateModel(base, { sampler: "ddim", steps: 1, w: 0, n: 4, classifier, reference: { mean: tensor([0]), cov: tensor([[1]]) } }), /N = 4 steps/);
+  await assert.rejects(evaluateModel(base, { sampler: "ddim", steps: 1, w: 0, n: 4, features: classifier, reference: { mean: tensor([0]), cov: tensor([[1]]) } }), /N = 4 steps/);
   classifier.dispose();
 });
 
-test("evaluateModel on a U-Net teacher: finite FID, 1 <= IS <= K, the same numbers for the same seed, no leaked tensors", () => {
-  const classifier = new ImageClassifier(new ParamStore({ seed: 4 }), { channels: 1, size: 8, numClasses: 2, ...arch });
+test("evaluateModel on a U-Net teacher: finite FID, 1 <= IS <= K, the same numbers for the same seed, no leaked tensors", async () => {
+  const classifierPath = join(dir, "teacher-eval.safetensors");
+  const classifier = savedClassifier(classifierPath, 4);
+  const features = classifierFeatures(classifier, classifierPath);
   const unet = new UNet(new ParamStore({ seed: 5 }), { channels: 1, size: 8, numClasses: 2, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [], dropout: 0 });
   const model: EvalModel = { name: "teacher", denoiser: unet.denoiser, exampleShape: unet.exampleShape, numClasses: 2, guidance: "teacher", distill: null };
   const images = loadReferenceImages(referenceNpy, 8, 48);
   const reference = tidy(() => gaussianStats(classifierOutputs(classifier, images).features));
   const before = liveTensors();
-  const run = (sampler: "ddim" | "stochastic", seed: number) => evaluateModel(model, { sampler, steps: 2, w: 1, n: 12, seed, batchSize: 5, splits: 3, classifier, reference });
-  const a = run("stochastic", 0);
-  const b = run("stochastic", 0);
-  const c = run("stochastic", 1);
+  const run = (sampler: "ddim" | "stochastic", seed: number) => evaluateModel(model, { sampler, steps: 2, w: 1, n: 12, seed, batchSize: 5, splits: 3, features, reference });
+  const a = await run("stochastic", 0);
+  const b = await run("stochastic", 0);
+  const c = await run("stochastic", 1);
   assert.equal(liveTensors(), before);
   assert.ok(Number.isFinite(a.fid) && a.fid > 0, `FID ${a.fid}`);
-  assert.ok(a.isMean >= 1 - 1e-9 && a.isMean <= 2 + 1e-9, `IS ${a.isMean}`);
+  assert.ok(a.isMean! >= 1 - 1e-9 && a.isMean! <= 2 + 1e-9, `IS ${a.isMean}`);
   assert.deepEqual([b.fid, b.isMean, b.isStd], [a.fid, a.isMean, a.isStd]);
   assert.notEqual(c.fid, a.fid);
   assert.equal(a.n, 12);
