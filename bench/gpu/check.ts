@@ -2,12 +2,13 @@
 // against the CPU and timed, on the shipped Fashion-MNIST teacher and 4-step student.
 //   1. one forward of each model on the same random inputs, CPU vs CUDA: max |diff|
 //   2. a whole 4-step student sample (DDIM, w = 2) from the same noise, CPU vs CUDA
+//      (1 and 2 with TF32 off, then with libtorch's default: TF32 on for cuDNN convolutions)
 //   3. time per image on CUDA at batch B: guided DDIM step of the teacher (one 2B-row call) and a
 //      whole 4-step student sample; the CPU numbers of the same work come from bench/unet.
 // Prints one JSON object (and writes it to the path given as the first argument, if any).
 //   node dist/bench/gpu/check.js [out.json] [--batch 1000]
 import { writeFileSync } from "node:fs";
-import { Generator, cudaAvailable, getNumThreads, noGrad, rand, randint, randn, tidy, torchVersion, type Device, type Tensor } from "../../src/engine/index.js";
+import { Generator, cudaAvailable, getAllowTF32, getNumThreads, setAllowTF32, noGrad, rand, randint, randn, tidy, torchVersion, type Device, type Tensor } from "../../src/engine/index.js";
 import { sampleGuided } from "../../src/diffusion/sample.js";
 import { guided } from "../../src/diffusion/guidance.js";
 import { timeGrid } from "../../src/diffusion/schedule.js";
@@ -85,8 +86,12 @@ function time(fn: () => Tensor, reps: number): number {
 const teacher = load(TEACHER, GPU);
 const student = load(STUDENT, GPU);
 const result: Record<string, unknown> = { torch: torchVersion(), threads: getNumThreads(), batch };
-result.forwardMaxAbsDiff = { teacher: forwardDiff(TEACHER), studentN4: forwardDiff(STUDENT) };
-result.studentSampleMaxAbsDiff = sampleDiff();
+// Correctness with TF32 off (float32 on both sides), then the default settings the timings use.
+const defaults = getAllowTF32();
+setAllowTF32(false);
+result.tf32Off = { forwardMaxAbsDiff: { teacher: forwardDiff(TEACHER), studentN4: forwardDiff(STUDENT) }, studentSampleMaxAbsDiff: sampleDiff() };
+setAllowTF32(defaults.cudnn);
+result.tf32Default = { settings: getAllowTF32(), forwardMaxAbsDiff: { teacher: forwardDiff(TEACHER), studentN4: forwardDiff(STUDENT) }, studentSampleMaxAbsDiff: sampleDiff() };
 // inputs made once, outside the timed calls
 const x = inputs(teacher, batch, GPU);
 const tAtStep = x.t.mul(0).add(timeGrid(256)[1]);

@@ -193,6 +193,21 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
     at::set_num_threads(static_cast<int>(n));
     return info.Env().Undefined();
   });
+  // TF32 (10-bit mantissa) matrix products and convolutions on Ampere+ GPUs. libtorch's defaults:
+  // on for cuDNN convolutions, off for cuBLAS matmul. No effect on CPU tensors.
+  Define(env, exports, "setAllowTF32", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsBoolean()) throw std::invalid_argument("setAllowTF32: expected a boolean");
+    bool on = info[0].As<Napi::Boolean>().Value();
+    at::globalContext().setAllowTF32CuDNN(on);
+    at::globalContext().setAllowTF32CuBLAS(on);
+    return info.Env().Undefined();
+  });
+  Define(env, exports, "getAllowTF32", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("cudnn", at::globalContext().allowTF32CuDNN());
+    out.Set("cublas", at::globalContext().allowTF32CuBLAS());
+    return out;
+  });
   Define(env, exports, "getNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
     return Napi::Number::New(info.Env(), at::get_num_threads());
   });

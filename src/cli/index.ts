@@ -20,6 +20,7 @@ Commands:
   eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
   train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
   eval          FID and IS of image teachers and students across samplers, N and w: table and plots
+  eval-merge    one table and set of plots from several eval runs (a sweep split across jobs)
   serve         serve the browser demo (web/dist, from npm run build:web) on localhost
   demo          train a small MLP on two spirals with the engine; prints the loss falling
                 --steps N (1000)  --seed S (0)
@@ -65,6 +66,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: () => import("./commands/export.js").then((m) => m.command),
   "train-classifier": () => import("./commands/train-classifier.js").then((m) => m.command),
   eval: () => import("./commands/eval.js").then((m) => m.command),
+  "eval-merge": () => import("./commands/eval-merge.js").then((m) => m.command),
   serve: () => import("./commands/serve.js").then((m) => m.command),
 };
 

@@ -11,6 +11,6 @@ export * from "./autograd.js";
 export * from "./optim.js";
 export { Generator } from "./random.js";
 export { Scope, tidy, keep, liveTensors } from "./scope.js";
-export { setNumThreads, getNumThreads, torchVersion, cudaAvailable, resolveDevice, blasInfo, type BlasInfo } from "./runtime.js";
+export { setNumThreads, getNumThreads, torchVersion, cudaAvailable, resolveDevice, setAllowTF32, getAllowTF32, blasInfo, type BlasInfo } from "./runtime.js";
 
 initRuntime();

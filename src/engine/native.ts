@@ -17,6 +17,8 @@ export interface NativeAddon {
   setErrorClass(ctor: new (message: string, op: string) => Error): void;
   liveCount(): number;
   setNumThreads(n: number): void;
+  setAllowTF32(on: boolean): void;
+  getAllowTF32(): { cudnn: boolean; cublas: boolean };
   getNumThreads(): number;
   torchVersion(): string;
   cudaAvailable(): boolean;

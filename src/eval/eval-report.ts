@@ -59,8 +59,9 @@ export function resultsTable(cells: ReportCell[], ws: number[]): string {
 }
 
 /**
- * Writes fid-vs-w-N<N>.png for each N (one line per model / sampler) and fid-vs-is.png (one line
- * per model / sampler / N through its ws in increasing order; left out when no cell has an IS).
+ * Writes fid-vs-w-N<N>.png for each N (one line per model / sampler), fid-vs-w.png with every
+ * model / sampler / N when there are several N, and fid-vs-is.png (one line per model / sampler / N
+ * through its ws in increasing order; left out when no cell has an IS).
  * @returns the paths written
  */
 export function writeEvalPlots(outDir: string, cells: ReportCell[], subtitle: string): string[] {
@@ -73,6 +74,16 @@ export function writeEvalPlots(outDir: string, cells: ReportCell[], subtitle: st
     }));
     const path = join(outDir, `fid-vs-w-N${steps}.png`);
     saveLinePlot(path, series, { title: `FID against w, N = ${steps} (${subtitle})`, xLabel: "guidance weight w", yLabel: "FID (lower is better)" });
+    written.push(path);
+  }
+  if (stepsList.length > 1) {
+    // every model / sampler / N on one set of axes: a few-step student against the teacher's many steps
+    const all: LineSeries[] = rows(cells).map((r) => ({
+      name: `${r.model} ${r.sampler} N=${r.steps}`,
+      points: [...r.byW.values()].sort((a, b) => a.w - b.w).map((c) => [c.w, c.fid] as [number, number]),
+    }));
+    const path = join(outDir, "fid-vs-w.png");
+    saveLinePlot(path, all, { title: `FID against w (${subtitle})`, xLabel: "guidance weight w", yLabel: "FID (lower is better)" });
     written.push(path);
   }
   if (cells.every((c) => c.isMean === null)) return written;

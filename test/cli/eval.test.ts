@@ -82,7 +82,7 @@ test("eval: teacher and stage-two student in one table, plots, and the cached re
   const table = readFileSync(join(out, "table.md"), "utf8");
   assert.match(table, /\| model \| sampler \| N \| w = 0 \| w = 1 \| w = 4 \|/);
   assert.match(table, /\| student-N2 \| ddim \| 2 \| [\d.]+ \([\d.]+\) \| [\d.]+ \([\d.]+\) \| - \|/);
-  for (const png of ["fid-vs-w-N1.png", "fid-vs-w-N2.png", "fid-vs-is.png"]) assert.equal(loadPng(join(out, png)).channels, 3);
+  for (const png of ["fid-vs-w-N1.png", "fid-vs-w-N2.png", "fid-vs-w.png", "fid-vs-is.png"]) assert.equal(loadPng(join(out, png)).channels, 3);
 
   const again = fewstep(...args);
   assert.equal(again.status, 0, again.stderr);
