@@ -112,7 +112,9 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         guidance: source.guidance,
         nullLabel: source.nullLabel,
         labels,
-        seed,
+        // the sampler's added noise: its own stream, not the one z came from (the same
+        // Generator(seed) would make the first added noise equal z)
+        seed: seed * 65_536 + 1,
         clip,
       });
       return sample.to(flags.dtype as "float32" | "float64");
