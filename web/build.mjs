@@ -35,7 +35,7 @@ function exportModels() {
     const checkpoint = join(root, "models", "fashion-mnist", `student-N${n}.safetensors`);
     const out = join(modelsDir, `student-N${n}.onnx`);
     if (!existsSync(checkpoint)) fail(`${checkpoint} is missing: the shipped Fashion-MNIST students come with the repository (models/fashion-mnist)`);
-    const run = spawnSync(process.execPath, [join(root, "bin", "fewstep.js"), "export", "--model", checkpoint, "--out", out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const run = spawnSync(process.execPath, [join(root, "bin", "fewstep.js"), "export", "--model", checkpoint, "--out", out, "--class-names", "fashion-mnist"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     if (run.status !== 0) {
       const why = (run.stderr || run.stdout).trim();
       const hint = /unknown command 'export'/.test(why)

@@ -14,6 +14,7 @@ import { basename } from "node:path";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
 import { LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
+import { ConfigError } from "../engine/index.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { WeightSource } from "./emit-layers.js";
 import { emitMlpDenoiser } from "./emit-mlp.js";
@@ -131,10 +132,11 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
 }
 
 /**
- * Loads a fewstep checkpoint (EMA weights when it has them, as loadModel does) and exports it.
+ * Loads a fewstep checkpoint (EMA weights when it has them, as loadModel does) and exports it;
+ * `classNames` (one per class) replaces the names the checkpoint saved from its data.
  * @throws CheckpointError for an unreadable or non-fewstep checkpoint or an unknown model kind
  */
-export function exportCheckpointToOnnx(path: string): OnnxExport {
+export function exportCheckpointToOnnx(path: string, opts: { classNames?: string[] } = {}): OnnxExport {
   const checkpoint = loadCheckpoint(path);
   let model: DenoiserModel;
   let info: ExportInfo;
@@ -148,11 +150,16 @@ export function exportCheckpointToOnnx(path: string): OnnxExport {
       // a weights file (fewstep weights) holds the EMA averages as plain parameters and says so
       weights: checkpoint.ema ? "ema" : m.weightsFrom?.weights === "ema" ? "ema" : "params",
       steps: distill && typeof distill.steps === "number" ? distill.steps : null,
-      classNames: Array.isArray(names) && names.every((n) => typeof n === "string") ? (names as string[]) : undefined,
+      classNames: opts.classNames ?? (Array.isArray(names) && names.every((n) => typeof n === "string") ? (names as string[]) : undefined),
       wRange: distill && typeof distill.wMin === "number" && typeof distill.wMax === "number" ? [distill.wMin, distill.wMax] : null,
     };
   } finally {
     disposeCheckpoint(checkpoint);
+  }
+  if (info.classNames && info.classNames.length !== model.config.numClasses) {
+    const count = info.classNames.length;
+    model.dispose();
+    throw new ConfigError(`${path}: ${count} class names given for a model of ${model.config.numClasses} classes; give one name per class`);
   }
   try {
     return exportModelToOnnx(model, info);

@@ -128,3 +128,19 @@ test(
     }
   }),
 );
+
+test(
+  "fewstep export --class-names: the names go into the metadata; a wrong count is refused and writes nothing",
+  withDir((dir) => {
+    const out = join(dir, "teacher.onnx");
+    const run = fewstep(["export", "--model", teacherPath, "--out", out, "--class-names", "fashion-mnist"]);
+    assert.equal(run.status, 0, run.stderr);
+    const meta = JSON.parse((decodeModelProto(readFileSync(out)) as { metadata_props: { key: string; value: string }[] }).metadata_props.find((p) => p.key === "fewstep")!.value);
+    assert.deepEqual(meta.classNames.slice(0, 2), ["T-shirt/top", "Trouser"]);
+    assert.equal(meta.classNames.length, 10);
+    const bad = fewstep(["export", "--model", teacherPath, "--out", join(dir, "bad.onnx"), "--class-names", "a,b,c"]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /3 class names given for a model of 10 classes; give one name per class/);
+    assert.deepEqual(readdirSync(dir), ["teacher.onnx"]);
+  }),
+);

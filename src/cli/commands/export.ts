@@ -13,9 +13,10 @@ export const exportSpec: CommandSpec = {
   flags: [
     { name: "model", kind: "path", meta: "FILE", help: "a fewstep checkpoint or weights file (teacher or student, MLP or U-Net)" },
     { name: "out", kind: "path", meta: "FILE", help: "the .onnx file to write (inputs z, t, class[, w]; output x_hat; batch dimension free)" },
+    { name: "class-names", kind: "string", meta: "NAMES", help: "class names for the file's metadata (what the browser demo shows): fashion-mnist, or a comma-separated list, one per class (default: the names the checkpoint saved from its data, else none)" },
   ],
   examples: [
-    "fewstep export --model models/fashion-mnist/student-N4.safetensors --out web/public/student-N4.onnx",
+    "fewstep export --model models/fashion-mnist/student-N4.safetensors --out web/public/student-N4.onnx --class-names fashion-mnist",
     "fewstep export --model runs/quickstart/student-N4.safetensors --out student.onnx",
   ],
 };
@@ -30,7 +31,14 @@ export async function runExport(flags: ParsedFlags): Promise<void> {
   if (!existsSync(dirname(resolve(out)))) throw new FewstepError(`--out: folder ${dirname(out)} does not exist`);
   const { exportCheckpointToOnnx } = await import("../../export/export-onnx.js");
   const { writeFileAtomic } = await import("../../io/atomic.js");
-  const result = exportCheckpointToOnnx(model);
+  let classNames: string[] | undefined;
+  if (flags["class-names"] !== undefined) {
+    const { FASHION_MNIST_CLASSES } = await import("../../io/datasets.js");
+    const given = String(flags["class-names"]);
+    classNames = given === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : given.split(",").map((n) => n.trim());
+    if (classNames.some((n) => n === "")) throw new FewstepError(`--class-names ${given}: a name is empty; give fashion-mnist or NAME,NAME,... (one per class)`);
+  }
+  const result = exportCheckpointToOnnx(model, { classNames });
   writeFileAtomic(out, result.bytes);
   const m = result.metadata;
   const shape = (s: (number | string)[]) => `[${s.join(", ")}]`;
