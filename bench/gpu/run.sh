@@ -15,6 +15,9 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
 BUDGET=${BUDGET:-480}
 N=${N:-10000}
+# which parts run: check (CPU vs CUDA, timings), students, stage-one, teacher
+STAGES=${STAGES:-check,students,teacher}
+has() { [[ ",$STAGES," == *",$1,"* ]]; }
 mkdir -p "$OUT/r"
 START=$(date +%s)
 elapsed() { echo $(($(date +%s) - START)); }
@@ -33,6 +36,7 @@ if ! LIBTORCH_PYTHON=python3 NODE_INCLUDE=$PWD/.device/node-include bash bench/g
   exit 1
 fi
 log "addon built"
+if has check; then
 node dist/bench/gpu/check.js "$OUT/r/check.json" --batch 1000 >"$OUT/r/check.log" 2>&1
 log "check rc=$?"
 cat "$OUT/r/check.log"
@@ -40,8 +44,10 @@ python3 bench/gpu/peer_cuda.py "$OUT/r/peer.json" --batch 1000 >"$OUT/r/peer.log
 log "peer rc=$?"
 cat "$OUT/r/peer.log"
 pack
+fi
 
 M=models/fashion-mnist
+S=${STUDENTS:-$M}   # folder of the students and stage-one to evaluate
 ev() {
   local name=$1
   shift
@@ -50,8 +56,10 @@ ev() {
   log "$name rc=$? $(grep -c . "$OUT/r/$name/results.csv" 2>/dev/null) lines"
   pack
 }
-ev students --model $M/student-N1.safetensors,$M/student-N2.safetensors,$M/student-N4.safetensors,$M/student-N8.safetensors \
+has students && ev students --model $S/student-N1.safetensors,$S/student-N2.safetensors,$S/student-N4.safetensors,$S/student-N8.safetensors \
   --steps 1,2,4,8 --sampler ddim,stochastic --ws 0,0.5,1,2,4
+has stage-one && ev stage-one --model $S/stage-one.safetensors --steps 4,8,16 --ws 0,0.5,1,2,4
+has teacher || { log "done"; exit 0; }
 # seconds per teacher DDIM-256 cell of N samples, from check.json, with 30% margin
 per_image=$(node -p "require('$OUT/r/check.json').cudaSecondsPerImage.teacherDdim256" 2>/dev/null || echo 1)
 cell=$(node -p "Math.ceil($per_image * $N * 1.3 + 10)")
