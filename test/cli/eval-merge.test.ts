@@ -78,3 +78,19 @@ test("eval-merge: refuses runs with another n or feature network, a repeated cel
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("eval-merge: a results.json from before --features (classifier block only) merges with a new one of the same classifier", async () => {
+  const root = mkdtempSync(join(tmpdir(), "fewstep-merge-"));
+  try {
+    writeRun(join(root, "old"), [{ model: "teacher", steps: 256, w: 0, fid: 0.66 }], { features: undefined, classifier: { path: "c.safetensors", sha256: "ab12", testAccuracy: 0.9 } });
+    writeRun(join(root, "new"), [{ model: "student-N4", steps: 4, w: 0, fid: 0.51 }]);
+    writeRun(join(root, "other"), [{ model: "student-N1", steps: 1, w: 0, fid: 0.7 }], { features: undefined, classifier: { sha256: "ff00" } });
+    let r = await runCli(["eval-merge", "--from", `${join(root, "old")},${join(root, "new")}`, "--out-dir", join(root, "out")]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await runCli(["eval-merge", "--from", `${join(root, "new")},${join(root, "other")}`, "--out-dir", join(root, "out2")]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /same features/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

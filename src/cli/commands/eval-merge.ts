@@ -22,6 +22,7 @@ export const evalMergeSpec: CommandSpec = {
 interface EvalResults {
   command?: string;
   features?: Record<string, unknown>;
+  classifier?: { sha256?: unknown };
   reference?: { spec?: unknown; images?: unknown };
   n?: unknown;
   seed?: unknown;
@@ -32,7 +33,8 @@ interface EvalResults {
 
 /** The fields that must agree, as strings to compare and print. */
 function comparable(r: EvalResults): Record<string, string> {
-  const f = r.features ?? {};
+  // results.json written before --features existed name only the classifier: the same key
+  const f = r.features ?? (r.classifier ? { kind: "classifier", sha256: r.classifier.sha256 } : {});
   const { path: _path, description: _description, ...featureKey } = f; // where the file lay does not matter, its content does
   return {
     n: JSON.stringify(r.n),
