@@ -1,6 +1,6 @@
 // Class fidelity of a teacher and its students: the shipped classifier's accuracy on 200 samples
 // (20 per class, the same noise for every model) per sampler, N and w (docs/RESULTS.md).
-//   node scripts/class-fidelity.mjs TEACHER STUDENT_DIR   (after npm run build)
+//   node scripts/class-fidelity.mjs TEACHER STUDENT_DIR [--students-only]   (after npm run build)
 import { Generator, noGrad, randn, tensor, tidy } from "../dist/src/engine/index.js";
 import { sampleGuided } from "../dist/src/diffusion/sample.js";
 import { classifierAccuracy } from "../dist/src/eval/train-classifier.js";
@@ -9,7 +9,7 @@ import { loadModel } from "../dist/src/io/load-model.js";
 const [teacherPath, dir] = process.argv.slice(2);
 if (!teacherPath || !dir) throw new Error("usage: node scripts/class-fidelity.mjs TEACHER.safetensors STUDENT_DIR");
 const classifier = loadClassifier(new URL("../models/fashion-mnist/classifier.safetensors", import.meta.url).pathname);
-const rows = [["teacher", teacherPath, [8, 32], "teacher"], ...[1, 2, 4, 8].map((n) => [`N${n}`, `${dir}/student-N${n}.safetensors`, [n], "input"])];
+const rows = [...(process.argv.includes("--students-only") ? [] : [["teacher", teacherPath, [8, 32], "teacher"]]), ...[1, 2, 4, 8].map((n) => [`N${n}`, `${dir}/student-N${n}.safetensors`, [n], "input"])];
 for (const [name, path, stepsList, guidance] of rows) {
   const model = loadModel(path);
   for (const steps of stepsList) for (const w of [0, 1, 2, 4]) for (const sampler of guidance === "input" ? ["ddim", "stochastic"] : ["ddim"]) {
