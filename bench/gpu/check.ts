@@ -90,7 +90,7 @@ const result: Record<string, unknown> = { torch: torchVersion(), threads: getNum
 const defaults = getAllowTF32();
 setAllowTF32(false);
 result.tf32Off = { forwardMaxAbsDiff: { teacher: forwardDiff(TEACHER), studentN4: forwardDiff(STUDENT) }, studentSampleMaxAbsDiff: sampleDiff() };
-setAllowTF32(defaults.cudnn);
+setAllowTF32(defaults);
 result.tf32Default = { settings: getAllowTF32(), forwardMaxAbsDiff: { teacher: forwardDiff(TEACHER), studentN4: forwardDiff(STUDENT) }, studentSampleMaxAbsDiff: sampleDiff() };
 // inputs made once, outside the timed calls
 const x = inputs(teacher, batch, GPU);

@@ -196,10 +196,9 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   // TF32 (10-bit mantissa) matrix products and convolutions on Ampere+ GPUs. libtorch's defaults:
   // on for cuDNN convolutions, off for cuBLAS matmul. No effect on CPU tensors.
   Define(env, exports, "setAllowTF32", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsBoolean()) throw std::invalid_argument("setAllowTF32: expected a boolean");
-    bool on = info[0].As<Napi::Boolean>().Value();
-    at::globalContext().setAllowTF32CuDNN(on);
-    at::globalContext().setAllowTF32CuBLAS(on);
+    if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsBoolean()) throw std::invalid_argument("setAllowTF32: expected two booleans (cudnn, cublas)");
+    at::globalContext().setAllowTF32CuDNN(info[0].As<Napi::Boolean>().Value());
+    at::globalContext().setAllowTF32CuBLAS(info[1].As<Napi::Boolean>().Value());
     return info.Env().Undefined();
   });
   Define(env, exports, "getAllowTF32", [](const Napi::CallbackInfo& info) -> Napi::Value {

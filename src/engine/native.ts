@@ -17,7 +17,7 @@ export interface NativeAddon {
   setErrorClass(ctor: new (message: string, op: string) => Error): void;
   liveCount(): number;
   setNumThreads(n: number): void;
-  setAllowTF32(on: boolean): void;
+  setAllowTF32(cudnn: boolean, cublas: boolean): void;
   getAllowTF32(): { cudnn: boolean; cublas: boolean };
   getNumThreads(): number;
   torchVersion(): string;

@@ -16,10 +16,12 @@ export function setNumThreads(n: number): void {
 
 /**
  * Lets CUDA convolutions and matrix products use TF32 (faster on Ampere and later, ~1e-3 relative
- * error). libtorch's defaults: on for cuDNN convolutions, off for cuBLAS. No effect on the CPU.
+ * error): one boolean for both, or each apart (e.g. to restore getAllowTF32()'s values).
+ * libtorch's defaults: on for cuDNN convolutions, off for cuBLAS. No effect on the CPU.
  */
-export function setAllowTF32(on: boolean): void {
-  native.setAllowTF32(on);
+export function setAllowTF32(on: boolean | { cudnn: boolean; cublas: boolean }): void {
+  const { cudnn, cublas } = typeof on === "boolean" ? { cudnn: on, cublas: on } : on;
+  native.setAllowTF32(cudnn, cublas);
 }
 
 /** Whether TF32 is allowed for cuDNN convolutions and cuBLAS matrix products. */

@@ -28,9 +28,12 @@ test("setAllowTF32 switches TF32 for cuDNN and cuBLAS; libtorch's defaults are o
     assert.deepEqual(getAllowTF32(), { cudnn: false, cublas: false });
     setAllowTF32(true);
     assert.deepEqual(getAllowTF32(), { cudnn: true, cublas: true });
+    setAllowTF32({ cudnn: false, cublas: true });
+    assert.deepEqual(getAllowTF32(), { cudnn: false, cublas: true });
   } finally {
-    setAllowTF32(before.cudnn);
+    setAllowTF32(before);
   }
+  assert.deepEqual(getAllowTF32(), before);
 });
 
 test("resolveDevice: cpu passes; unknown names and cuda without a CUDA build are refused naming the fix", () => {
