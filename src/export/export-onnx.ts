@@ -8,7 +8,7 @@
 //            class int64   [batch]                    label; numClasses is the null (unconditional) class
 //            w     float32 [batch]                    guidance weight (only models with a w input)
 //   output   x_hat float32 [batch, ...exampleShape]   x-hat(z_t, t, class[, w]), whatever the prediction
-//   metadata_props "fewstep": JSON FewstepOnnxMetadata (below)
+//   metadata_props "fewstep": JSON FewstepOnnxMetadata (src/portable/onnx-metadata.ts)
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
@@ -20,6 +20,7 @@ import { WeightSource } from "./emit-layers.js";
 import { emitMlpDenoiser } from "./emit-mlp.js";
 import { emitUNet } from "./emit-unet.js";
 import { GraphBuilder } from "./graph-builder.js";
+import { FEWSTEP_ONNX_FORMAT, type FewstepOnnxMetadata } from "../portable/onnx-metadata.js";
 
 /** Opset 17: has LayerNormalization; GroupNormalization (18) is built from InstanceNormalization. */
 export const ONNX_OPSET = 17;
@@ -37,34 +38,16 @@ function fewstepVersion(): string {
 /** The metadata_props key of the fewstep record. */
 export const FEWSTEP_METADATA_KEY = "fewstep";
 
-/** The JSON stored under metadata_props "fewstep". */
-export interface FewstepOnnxMetadata {
-  format: "fewstep-onnx/1";
-  /** The architecture: "mlp-denoiser" or "unet". */
-  kind: string;
-  exampleShape: number[];
-  numClasses: number;
-  /** Class names, when the checkpoint recorded its data's. */
-  classNames?: string[];
-  wInput: boolean;
-  wMax: number;
-  /** The network's output space; the ONNX output is x-hat either way. */
-  prediction: "x" | "v";
-  schedule: { type: "cosine-logsnr"; lambdaMin: number; lambdaMax: number };
-  /** The step count a stage-two student was distilled for, else null. */
-  steps: number | null;
-  /** The checkpoint's file name. */
-  source: string;
-  /** Which weights were exported: the EMA averages or the trained parameters. */
-  weights: "ema" | "params";
-  /** The w range a distilled student was trained on, else null. */
-  wRange: [number, number] | null;
-}
+/**
+ * The JSON stored under metadata_props "fewstep": the contract `src/portable` reads (one
+ * definition, there), with the fields an export always writes.
+ */
+export type ExportedMetadata = FewstepOnnxMetadata & { wMax: number; weights: "ema" | "params"; wRange: [number, number] | null };
 
 /** What an export produced, for the CLI's report. */
 export interface OnnxExport {
   bytes: Uint8Array;
-  metadata: FewstepOnnxMetadata;
+  metadata: ExportedMetadata;
   inputs: { name: string; type: string; shape: (number | string)[] }[];
   output: { name: string; type: string; shape: (number | string)[] };
   opset: number;
@@ -104,8 +87,8 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
   const output = { name: "x_hat", type: "float32", shape: [batch, ...example] };
   g.output(xHat, output.name, "float32", output.shape);
 
-  const metadata: FewstepOnnxMetadata = {
-    format: "fewstep-onnx/1",
+  const metadata: ExportedMetadata = {
+    format: FEWSTEP_ONNX_FORMAT,
     kind: meta.kind,
     exampleShape: example,
     numClasses: meta.config.numClasses,

@@ -7,7 +7,7 @@
 /** The contract's JSON under metadata_props key "fewstep". */
 export interface FewstepOnnxMetadata {
   format: "fewstep-onnx/1";
-  /** What was exported, e.g. "mlp" or "unet" (informational). */
+  /** What was exported: "mlp-denoiser" or "unet" (informational). */
   kind: string;
   /** Shape of one example: [D] (vectors) or [C, H, W] (images). */
   exampleShape: number[];
@@ -25,6 +25,10 @@ export interface FewstepOnnxMetadata {
   steps: number | null;
   /** The checkpoint it came from. */
   source: string;
+  /** Which weights were exported: the EMA averages or the trained parameters. */
+  weights?: "ema" | "params";
+  /** The w range a distilled student was trained on; null for other models. */
+  wRange?: [number, number] | null;
 }
 
 export const FEWSTEP_ONNX_FORMAT = "fewstep-onnx/1";
@@ -115,6 +119,8 @@ export function validateFewstepMetadata(json: unknown, source = "model"): Fewste
     schedule: { type: "cosine-logsnr", lambdaMin: -20, lambdaMax: 20 },
     steps: (m.steps as number | null | undefined) ?? null,
     source: typeof m.source === "string" ? m.source : "",
+    ...(m.weights === "ema" || m.weights === "params" ? { weights: m.weights } : {}),
+    ...(Array.isArray(m.wRange) && m.wRange.length === 2 && m.wRange.every((v) => typeof v === "number") ? { wRange: [m.wRange[0], m.wRange[1]] as [number, number] } : {}),
   };
 }
 

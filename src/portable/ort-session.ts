@@ -65,7 +65,7 @@ export class FewstepOnnxModel {
   };
 
   /**
-   * Samples [n, ...exampleShape] (flattened). Refuses a w above the model's wMax and, for a
+   * Samples [n, ...exampleShape] (flattened). Refuses a w outside the model's distilled range and, for a
    * student distilled for N steps, any other step count (its sampler was distilled for that grid).
    */
   async sample(request: PortableSampleRequest): Promise<Float32Array> {
@@ -75,9 +75,11 @@ export class FewstepOnnxModel {
 
   /** Throws a RangeError naming the flag-like field when a request does not fit this model. */
   checkRequest(request: Pick<PortableSampleRequest, "w" | "steps">): void {
-    const { wMax, steps } = this.metadata;
+    const { wMax, wRange, steps } = this.metadata;
     if (!(request.w >= 0)) throw new RangeError(`w ${request.w}: guidance weight w must be >= 0`);
-    if (this.metadata.wInput && wMax !== null && request.w > wMax + 1e-9) throw new RangeError(`w ${request.w}: ${this.source} was distilled for w in [0, ${wMax}]`);
+    // the distilled range when the file records it (a single-w student: [w, w]), else [0, wMax]
+    const [lo, hi] = wRange ?? [0, wMax ?? Infinity];
+    if (this.metadata.wInput && (request.w < lo - 1e-9 || request.w > hi + 1e-9)) throw new RangeError(`w ${request.w}: ${this.source} was distilled for w in [${lo}, ${hi}]`);
     if (steps !== null && request.steps !== steps) throw new RangeError(`steps ${request.steps}: ${this.source} was distilled for ${steps} steps`);
   }
 

@@ -78,3 +78,21 @@ test("a student refuses a w above its wMax and a step count it was not distilled
   assert.ok(x.every((v) => v >= -1 && v <= 1));
   await model.release();
 });
+
+test("an exported single-w student (wRange [2, 2]) refuses any other w, though its features' wMax is 4", async () => {
+  const { MlpDenoiser } = await import("../../src/nn/mlp-denoiser.js");
+  const { ParamStore } = await import("../../src/nn/param-store.js");
+  const { exportModelToOnnx } = await import("../../src/export/export-onnx.js");
+  const student = new MlpDenoiser(new ParamStore({ seed: 3 }), { dim: 3, numClasses: 2, hidden: 16, depth: 1, wInput: true });
+  try {
+    const { bytes, metadata } = exportModelToOnnx(student, { source: "single-w.safetensors", weights: "params", steps: 4, wRange: [2, 2] });
+    assert.equal(metadata.wMax, 4);
+    const model = await openFewstepOnnx(ort, bytes, { source: "single-w.onnx" });
+    assert.deepEqual(model.metadata.wRange, [2, 2]);
+    await assert.rejects(model.sample({ sampler: "ddim", steps: 4, w: 1, labels: [0] }), /w 1: single-w\.onnx was distilled for w in \[2, 2\]/);
+    assert.equal((await model.sample({ sampler: "ddim", steps: 4, w: 2, labels: [0, 1] })).length, 6);
+    await model.release();
+  } finally {
+    student.dispose();
+  }
+});
