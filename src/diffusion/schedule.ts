@@ -4,26 +4,10 @@
 //   lambda(t) = -2 log tan(a t + b),  b = atan(exp(-lambdaMax / 2)),  a = atan(exp(-lambdaMin / 2)) - b
 //   alpha^2 = sigmoid(lambda),  sigma^2 = sigmoid(-lambda),  z_t = alpha_t x + sigma_t eps
 import { onesLike, type Tensor } from "../engine/index.js";
+import { COSINE_A as A, COSINE_B as B } from "../portable/schedule.js";
 
-export const LAMBDA_MIN = -20;
-export const LAMBDA_MAX = 20;
-const B = Math.atan(Math.exp(-LAMBDA_MAX / 2));
-const A = Math.atan(Math.exp(-LAMBDA_MIN / 2)) - B;
-
-/** log-SNR lambda(t) for a number t in [0, 1]. */
-export function logSnr(t: number): number {
-  return -2 * Math.log(Math.tan(A * t + B));
-}
-
-/** alpha_t and sigma_t for a number t, computed from lambda so both stay accurate at the ends. */
-export function alphaSigma(t: number): { alpha: number; sigma: number; logSnr: number } {
-  const lambda = logSnr(t);
-  return { alpha: Math.sqrt(sigmoid(lambda)), sigma: Math.sqrt(sigmoid(-lambda)), logSnr: lambda };
-}
-
-function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-}
+// The scalar forms live in the portable layer (plain TypeScript, also bundled for the browser).
+export { LAMBDA_MAX, LAMBDA_MIN, alphaSigma, logSnr, timeGrid } from "../portable/schedule.js";
 
 /** lambda(t) elementwise for a tensor of times. */
 export function logSnrTensor(t: Tensor): Tensor {
@@ -37,12 +21,6 @@ export function alphaSigmaTensor(t: Tensor): { alpha: Tensor; sigma: Tensor } {
   const sigma = lambda.neg().sigmoid().sqrt();
   lambda.dispose();
   return { alpha, sigma };
-}
-
-/** The sampling grid t_i = i / N, from t = 1 down to t = 0 (N + 1 points). */
-export function timeGrid(steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
-  return Array.from({ length: steps + 1 }, (_, i) => (steps - i) / steps);
 }
 
 // ---- parameterizations: x (data), eps (noise), v = alpha eps - sigma x -------------------------

@@ -4,6 +4,7 @@
 // forward it mirrors, so the exported graph agrees with it to float32 rounding.
 import type { Tensor } from "../engine/index.js";
 import { LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
+import { fourierFrequencies } from "../nn/layers.js";
 import type { GraphBuilder } from "./graph-builder.js";
 
 /**
@@ -136,16 +137,6 @@ export function alphaSigma(g: GraphBuilder, lambda: string): { alpha: string; si
   return { alpha, sigma };
 }
 
-/**
- * The denoisers' Fourier frequencies 2 pi f_k, f_k log-spaced from 0.25 to 32 cycles (F of them),
- * computed exactly as MlpDenoiser and UNet compute their `freqs` buffer (in double, then float32).
- */
-export function fourierFrequencies(count: number): Float32Array {
-  const ratio = count === 1 ? 1 : Math.pow(32 / 0.25, 1 / (count - 1));
-  return Float32Array.from({ length: count }, (_, k) => 2 * Math.PI * 0.25 * ratio ** k);
-}
-
-/** sin/cos features [n, 2F] of u [n]: cat(sin(u f), cos(u f)) with u f [n, F]. */
 export function fourier(g: GraphBuilder, u: string, freqs: string): string {
   const angles = g.op("Mul", [g.op("Unsqueeze", [u, g.constInt64([1])]), freqs], {}, "angles");
   return g.op("Concat", [g.op("Sin", [angles]), g.op("Cos", [angles])], { axis: { i: 1 } }, "fourier");
@@ -156,7 +147,7 @@ export function fourier(g: GraphBuilder, u: string, freqs: string): string {
  * e = timeEmbed(fourier(u(lambda))) + classEmbed[labels] (+ wEmbed(fourier(w / wMax)) with a w input).
  */
 export function conditionEmbedding(g: GraphBuilder, ws: WeightSource, io: { lambda: string; labels: string; w: string | null }, cfg: { fourierFeatures: number; wMax: number }): string {
-  const freqs = g.initializer("fourier_freqs", fourierFrequencies(cfg.fourierFeatures), [cfg.fourierFeatures]);
+  const freqs = g.initializer("fourier_freqs", Float32Array.from(fourierFrequencies(cfg.fourierFeatures)), [cfg.fourierFeatures]);
   let e = g.op("Add", [embedMlp(g, ws.sub("time_embed"), fourier(g, logSnrUnit(g, io.lambda), freqs)), classEmbedding(g, ws.sub("class_embed"), io.labels)]);
   if (io.w !== null) {
     const wFeatures = fourier(g, g.op("Div", [io.w, g.constFloat(cfg.wMax)]), freqs);

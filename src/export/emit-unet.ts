@@ -1,8 +1,8 @@
-// ONNX graph of UNet.forward (src/nn/unet.ts) at inference (dropout off). The stages are rebuilt
-// from the config exactly as the UNet constructor lays them out (same order, channel counts and
-// parameter names), then walked as forwardRaw walks them: skips pushed after every down stage
+// ONNX graph of UNet.forward (src/nn/unet.ts) at inference (dropout off). The stages come from
+// the constructor's own plan (unetLayout: order, channel counts and parameter names), walked as
+// forwardRaw walks them: skips pushed after every down stage
 // (an attention stage replaces the skip its residual block pushed), concatenated on the way up.
-import type { UNetConfig } from "../nn/unet.js";
+import { unetLayout, type UNetConfig, type UNetStagePlan } from "../nn/unet.js";
 import type { GraphBuilder } from "./graph-builder.js";
 import { conditionEmbedding, conv2d, groupNorm, linear, logSnr, silu, toXHat, type WeightSource } from "./emit-layers.js";
 import type { DenoiserInputs } from "./emit-mlp.js";
@@ -10,54 +10,14 @@ import type { DenoiserInputs } from "./emit-mlp.js";
 /** GroupNorm groups of every UNet norm (unet.ts GROUPS). */
 const GROUPS = 8;
 
-type Stage =
-  | { kind: "res"; ws: WeightSource; cin: number; cout: number }
-  | { kind: "attn"; ws: WeightSource; channels: number; res: number }
-  | { kind: "down"; ws: WeightSource }
-  | { kind: "up"; ws: WeightSource };
+/** A stage of the U-Net's plan (nn/unet.ts unetLayout) with its weights. */
+type Stage = UNetStagePlan & { ws: WeightSource };
 
-/** The stage lists of the UNet constructor, with each stage's weights. */
+/** The U-Net constructor's stage plan, each stage with its weights. */
 function layout(ws: WeightSource, c: UNetConfig): { down: Stage[]; middle: Stage[]; up: Stage[]; outChannels: number } {
-  const levels = c.channelMults.length;
-  const down: Stage[] = [];
-  const up: Stage[] = [];
-  const skips: number[] = [c.baseChannels];
-  let ch = c.baseChannels;
-  let res = c.size;
-  let k = 0;
-  c.channelMults.forEach((mult, level) => {
-    for (let b = 0; b < c.numResBlocks; b++) {
-      down.push({ kind: "res", ws: ws.sub("down").sub(k++), cin: ch, cout: c.baseChannels * mult });
-      ch = c.baseChannels * mult;
-      if (c.attentionResolutions.includes(res)) down.push({ kind: "attn", ws: ws.sub("down").sub(k++), channels: ch, res });
-      skips.push(ch);
-    }
-    if (level < levels - 1) {
-      down.push({ kind: "down", ws: ws.sub("down").sub(k++) });
-      res /= 2;
-      skips.push(ch);
-    }
-  });
-  const mid = ws.sub("mid");
-  const middle: Stage[] = [
-    { kind: "res", ws: mid.sub(0), cin: ch, cout: ch },
-    { kind: "attn", ws: mid.sub(1), channels: ch, res },
-    { kind: "res", ws: mid.sub(2), cin: ch, cout: ch },
-  ];
-  k = 0;
-  [...c.channelMults].reverse().forEach((mult, i) => {
-    const level = levels - 1 - i;
-    for (let b = 0; b <= c.numResBlocks; b++) {
-      up.push({ kind: "res", ws: ws.sub("up").sub(k++), cin: ch + skips.pop()!, cout: c.baseChannels * mult });
-      ch = c.baseChannels * mult;
-      if (c.attentionResolutions.includes(res)) up.push({ kind: "attn", ws: ws.sub("up").sub(k++), channels: ch, res });
-    }
-    if (level > 0) {
-      up.push({ kind: "up", ws: ws.sub("up").sub(k++) });
-      res *= 2;
-    }
-  });
-  return { down, middle, up, outChannels: ch };
+  const plan = unetLayout(c);
+  const withWeights = (stage: UNetStagePlan): Stage => ({ ...stage, ws: stage.path.split(".").reduce((w, part) => w.sub(part), ws) });
+  return { down: plan.down.map(withWeights), middle: plan.middle.map(withWeights), up: plan.up.map(withWeights), outChannels: plan.outChannels };
 }
 
 /** ResBlock: skip(x) + conv2(silu(GN2(conv1(silu(GN1(x)))) * (1 + scale) + shift)), scale and shift from film(e). */

@@ -77,3 +77,15 @@ export class EmbedMlp {
     return this.last.forward(this.first.forward(features).silu());
   }
 }
+
+const FREQ_MIN = 0.25; // a quarter cycle over [0, 1]: the lowest features are monotone in u
+const FREQ_MAX = 32;
+
+/**
+ * The denoisers' Fourier frequencies 2 pi f_k, f_k log-spaced from 0.25 to 32 cycles (`count` of
+ * them), in double precision; MlpDenoiser, UNet and the ONNX exporter all take them from here.
+ */
+export function fourierFrequencies(count: number): number[] {
+  const ratio = count === 1 ? 1 : Math.pow(FREQ_MAX / FREQ_MIN, 1 / (count - 1));
+  return Array.from({ length: count }, (_, k) => 2 * Math.PI * FREQ_MIN * ratio ** k);
+}

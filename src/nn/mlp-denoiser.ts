@@ -15,7 +15,7 @@
 import { cat, embedding, keep, layerNorm, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { EmbedMlp, Linear } from "./layers.js";
+import { EmbedMlp, Linear, fourierFrequencies } from "./layers.js";
 import type { ParamStore } from "./param-store.js";
 
 /** What the network's D outputs mean: the clean data ("x") or the velocity v ("v"). */
@@ -65,8 +65,6 @@ export const MLP_DENOISER_DEFAULTS = {
   wMax: 4,
 } as const;
 
-const FREQ_MIN = 0.25; // a quarter cycle over [0, 1]: the lowest features are monotone in u
-const FREQ_MAX = 32;
 
 /**
  * Fills in defaults and validates; every bad field is named in one ConfigError.
@@ -189,8 +187,7 @@ export class MlpDenoiser {
     this.blocks = Array.from({ length: c.depth }, (_, k) => new ResBlock(store.sub("blocks").sub(k), c.hidden));
     this.outNorm = new LayerNorm(store.sub("out_norm"), c.hidden);
     this.output = new Linear(store.sub("output"), c.hidden, c.dim);
-    const ratio = F === 1 ? 1 : Math.pow(FREQ_MAX / FREQ_MIN, 1 / (F - 1));
-    this.freqs = keep(tensor(Array.from({ length: F }, (_, k) => 2 * Math.PI * FREQ_MIN * ratio ** k), { device: this.input.weight.device }));
+    this.freqs = keep(tensor(fourierFrequencies(F), { device: this.input.weight.device }));
     if (c.wInput) this.addWInput();
   }
 

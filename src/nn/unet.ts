@@ -7,7 +7,7 @@
 import { cat, dropout, embedding, interpolateNearest, keep, noGrad, randn, tensor, tidy, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { Conv2d, EmbedMlp, GroupNorm, Linear } from "./layers.js";
+import { Conv2d, EmbedMlp, GroupNorm, Linear, fourierFrequencies } from "./layers.js";
 import type { ParamStore } from "./param-store.js";
 
 export interface UNetConfig {
@@ -137,6 +137,62 @@ class Attention {
 
 type Stage = { kind: "res"; block: ResBlock } | { kind: "attn"; block: Attention } | { kind: "down"; conv: Conv2d } | { kind: "up"; conv: Conv2d };
 
+/** One stage of the U-Net's plan: its parameter path (`down.3`), kind and sizes. */
+export type UNetStagePlan = { path: string } & (
+  | { kind: "res"; cin: number; cout: number }
+  | { kind: "attn"; channels: number; res: number }
+  | { kind: "down"; channels: number }
+  | { kind: "up"; channels: number }
+);
+
+/**
+ * The stages of a U-Net of config `c`, in the order the constructor creates them (which fixes
+ * parameter names and initialisation order) and forward walks them. The ONNX exporter walks the
+ * same plan (src/export/emit-unet.ts).
+ */
+export function unetLayout(c: UNetConfig): { down: UNetStagePlan[]; middle: UNetStagePlan[]; up: UNetStagePlan[]; outChannels: number } {
+  const levels = c.channelMults.length;
+  const down: UNetStagePlan[] = [];
+  const up: UNetStagePlan[] = [];
+  // Down: record each stage's output channels for the skips.
+  const skips: number[] = [c.baseChannels];
+  let ch = c.baseChannels;
+  let res = c.size;
+  let k = 0;
+  c.channelMults.forEach((mult, level) => {
+    for (let b = 0; b < c.numResBlocks; b++) {
+      down.push({ path: `down.${k++}`, kind: "res", cin: ch, cout: c.baseChannels * mult });
+      ch = c.baseChannels * mult;
+      if (c.attentionResolutions.includes(res)) down.push({ path: `down.${k++}`, kind: "attn", channels: ch, res });
+      skips.push(ch);
+    }
+    if (level < levels - 1) {
+      down.push({ path: `down.${k++}`, kind: "down", channels: ch });
+      res /= 2;
+      skips.push(ch);
+    }
+  });
+  const middle: UNetStagePlan[] = [
+    { path: "mid.0", kind: "res", cin: ch, cout: ch },
+    { path: "mid.1", kind: "attn", channels: ch, res },
+    { path: "mid.2", kind: "res", cin: ch, cout: ch },
+  ];
+  k = 0;
+  [...c.channelMults].reverse().forEach((mult, i) => {
+    const level = levels - 1 - i;
+    for (let b = 0; b <= c.numResBlocks; b++) {
+      up.push({ path: `up.${k++}`, kind: "res", cin: ch + skips.pop()!, cout: c.baseChannels * mult });
+      ch = c.baseChannels * mult;
+      if (c.attentionResolutions.includes(res)) up.push({ path: `up.${k++}`, kind: "attn", channels: ch, res });
+    }
+    if (level > 0) {
+      up.push({ path: `up.${k++}`, kind: "up", channels: ch });
+      res *= 2;
+    }
+  });
+  return { down, middle, up, outChannels: ch };
+}
+
 export class UNet {
   readonly store: ParamStore;
   readonly config: UNetConfig;
@@ -160,7 +216,6 @@ export class UNet {
 
   constructor(store: ParamStore, config: Partial<UNetConfig> & { channels: number; size: number; numClasses: number }) {
     const c = resolveUNetConfig(config);
-    const levels = c.channelMults.length;
     this.store = store;
     this.config = { ...c, wInput: false };
     const E = (this.embedDim = 4 * c.baseChannels);
@@ -169,45 +224,27 @@ export class UNet {
     this.classEmbed = store.sub("class_embed").param("weight", (g) => randn([c.numClasses + 1, E], g));
     this.convIn = new Conv2d(store.sub("conv_in"), c.channels, c.baseChannels, 3, { padding: 1 });
 
-    // Down: record each stage's output channels for the skips.
-    const skips: number[] = [c.baseChannels];
-    let ch = c.baseChannels;
-    let res = c.size;
-    let k = 0;
-    const down = store.sub("down");
-    c.channelMults.forEach((mult, level) => {
-      for (let b = 0; b < c.numResBlocks; b++) {
-        this.down.push({ kind: "res", block: new ResBlock(down.sub(k++), ch, c.baseChannels * mult, E) });
-        ch = c.baseChannels * mult;
-        if (c.attentionResolutions.includes(res)) this.down.push({ kind: "attn", block: new Attention(down.sub(k++), ch) });
-        skips.push(ch);
+    const plan = unetLayout(c);
+    const build = (stage: UNetStagePlan): Stage => {
+      const sub = stage.path.split(".").reduce((st, part) => st.sub(part), store);
+      switch (stage.kind) {
+        case "res":
+          return { kind: "res", block: new ResBlock(sub, stage.cin, stage.cout, E) };
+        case "attn":
+          return { kind: "attn", block: new Attention(sub, stage.channels) };
+        case "down":
+          return { kind: "down", conv: new Conv2d(sub, stage.channels, stage.channels, 3, { stride: 2, padding: 1 }) };
+        case "up":
+          return { kind: "up", conv: new Conv2d(sub, stage.channels, stage.channels, 3, { padding: 1 }) };
       }
-      if (level < levels - 1) {
-        this.down.push({ kind: "down", conv: new Conv2d(down.sub(k++), ch, ch, 3, { stride: 2, padding: 1 }) });
-        res /= 2;
-        skips.push(ch);
-      }
-    });
-    const mid = store.sub("mid");
-    this.middle.push({ kind: "res", block: new ResBlock(mid.sub(0), ch, ch, E) }, { kind: "attn", block: new Attention(mid.sub(1), ch) }, { kind: "res", block: new ResBlock(mid.sub(2), ch, ch, E) });
-    const up = store.sub("up");
-    k = 0;
-    [...c.channelMults].reverse().forEach((mult, i) => {
-      const level = levels - 1 - i;
-      for (let b = 0; b <= c.numResBlocks; b++) {
-        this.up.push({ kind: "res", block: new ResBlock(up.sub(k++), ch + skips.pop()!, c.baseChannels * mult, E) });
-        ch = c.baseChannels * mult;
-        if (c.attentionResolutions.includes(res)) this.up.push({ kind: "attn", block: new Attention(up.sub(k++), ch) });
-      }
-      if (level > 0) {
-        this.up.push({ kind: "up", conv: new Conv2d(up.sub(k++), ch, ch, 3, { padding: 1 }) });
-        res *= 2;
-      }
-    });
+    };
+    this.down.push(...plan.down.map(build));
+    this.middle.push(...plan.middle.map(build));
+    this.up.push(...plan.up.map(build));
+    const ch = plan.outChannels;
     this.normOut = new GroupNorm(store.sub("norm_out"), GROUPS, ch);
     this.convOut = zeroConv(store.sub("conv_out"), ch, c.channels, 3);
-    const ratio = Math.pow(32 / 0.25, 1 / Math.max(F - 1, 1));
-    this.freqs = keep(tensor(Array.from({ length: F }, (_, i) => 2 * Math.PI * 0.25 * ratio ** i), { device: store.device }));
+    this.freqs = keep(tensor(fourierFrequencies(F), { device: store.device }));
     if (c.wInput) this.addWInput();
   }
 

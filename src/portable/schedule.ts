@@ -1,17 +1,19 @@
-// The cosine log-SNR schedule in plain TypeScript: the same formulas as src/diffusion/schedule.ts
-// (DESIGN.md section 4), for the portable layer, which must not import the engine.
+// The cosine log-SNR schedule in plain TypeScript (DESIGN.md section 4): the one definition of its
+// scalar formulas, used by the portable samplers (which must not import the engine) and by
+// src/diffusion/schedule.ts, which adds the tensor forms.
 // t in [0, 1]: t = 0 is data, t = 1 is noise.
 //   lambda(t) = -2 log tan(a t + b),  b = atan(exp(-lambdaMax / 2)),  a = atan(exp(-lambdaMin / 2)) - b
 //   alpha^2 = sigmoid(lambda),  sigma^2 = sigmoid(-lambda),  z_t = alpha_t x + sigma_t eps
 
 export const LAMBDA_MIN = -20;
 export const LAMBDA_MAX = 20;
-const B = Math.atan(Math.exp(-LAMBDA_MAX / 2));
-const A = Math.atan(Math.exp(-LAMBDA_MIN / 2)) - B;
+/** b and a of lambda(t) = -2 log tan(a t + b). */
+export const COSINE_B = Math.atan(Math.exp(-LAMBDA_MAX / 2));
+export const COSINE_A = Math.atan(Math.exp(-LAMBDA_MIN / 2)) - COSINE_B;
 
 /** log-SNR lambda(t) for t in [0, 1]. */
 export function logSnr(t: number): number {
-  return -2 * Math.log(Math.tan(A * t + B));
+  return -2 * Math.log(Math.tan(COSINE_A * t + COSINE_B));
 }
 
 /** alpha_t, sigma_t and lambda(t), computed from lambda so both stay accurate at the ends. */

@@ -2,6 +2,9 @@
 import { full, tidy, type Generator, type Tensor } from "../../engine/index.js";
 import type { Cond, Denoiser } from "../denoiser.js";
 
+// The grid check and its (t, s) pairs are the portable layer's (plain TypeScript).
+export { gridIntervals } from "../../portable/denoiser.js";
+
 /** Called after each model call with the new state at time s. */
 export type StepCallback = (info: { index: number; t: number; s: number; z: Tensor }) => void;
 
@@ -13,15 +16,6 @@ export interface SampleOptions {
   /** Noise source of stochastic samplers; required by ddpm and stochastic. */
   generator?: Generator;
   onStep?: StepCallback;
-}
-
-export function validateGrid(grid: number[]): void {
-  if (grid.length < 2) throw new RangeError(`a sampling grid needs at least 2 times, got ${grid.length}`);
-  for (let i = 0; i < grid.length; i++) {
-    const t = grid[i];
-    if (!(t >= 0 && t <= 1)) throw new RangeError(`grid time ${t} at index ${i} is outside [0, 1]`);
-    if (i > 0 && !(t < grid[i - 1])) throw new RangeError(`grid must decrease strictly: ${grid[i - 1]} then ${t} at index ${i}`);
-  }
 }
 
 /** Applies the optional final clip; takes ownership of z. */
@@ -59,8 +53,3 @@ export function walk(
   return finishSample(current, opts);
 }
 
-/** Consecutive (t, s) pairs of a decreasing grid. */
-export function gridIntervals(grid: number[]): [number, number][] {
-  validateGrid(grid);
-  return grid.slice(0, -1).map((t, i) => [t, grid[i + 1]]);
-}

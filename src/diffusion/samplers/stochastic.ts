@@ -6,15 +6,12 @@
 import { randn, type Tensor } from "../../engine/index.js";
 import type { Denoiser } from "../denoiser.js";
 import { alphaSigma, timeGrid } from "../schedule.js";
+import { renoiseVariance } from "../../portable/stochastic.js";
 import { ddimStep } from "./ddim.js";
 import { type SampleOptions, gridIntervals, requireGenerator, walk } from "./common.js";
 
-/** Variance of z_a given z_b for a > b (a noisier): (1 - exp(lambda_a - lambda_b)) sigma_a^2. */
-export function renoiseVariance(a: number, b: number): number {
-  const sa = alphaSigma(a);
-  const sb = alphaSigma(b);
-  return -Math.expm1(sa.logSnr - sb.logSnr) * sa.sigma ** 2;
-}
+// Variance of z_a given z_b, (1 - exp(lambda_a - lambda_b)) sigma_a^2: one scalar definition.
+export { renoiseVariance };
 
 export function sampleStochastic(model: Denoiser, z: Tensor, steps: number, opts: SampleOptions): Tensor {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
