@@ -3,11 +3,11 @@
 // path (.npy, or a PNG grid for image models); nothing here imports src/engine's tensors, so
 // libtorch is never loaded. For one seed the noise differs from the torch path (the portable
 // generator is not libtorch's): pass --noise and --labels to compare the two runtimes.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
 import { FewstepError } from "../../engine/errors.js";
 import { NormalRng, type FewstepOnnxModel, type PortableSamplerName, exampleSize, openFewstepOnnx } from "../../portable/index.js";
 import type { ParsedFlags } from "../flags.js";
+import { checkNoiseFlags, checkSampleOut } from "./sample.js";
 
 export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
   const { fromTypedArray, toTypedArray } = await import("../../io/host-array.js");
@@ -15,16 +15,11 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
   const fail = (message: string): never => {
     throw new FewstepError(message);
   };
-  const out = flags.out as string | undefined;
-  if (!out) fail("--out is required: the .npy file (or, for images, .png grid) to write");
-  const png = out!.toLowerCase().endsWith(".png");
-  if (!existsSync(dirname(out!))) fail(`--out: folder ${dirname(out!)} does not exist`);
+  const { out, png } = checkSampleOut(flags);
   if (flags.mixture !== undefined) fail("--runtime onnx samples an exported --model model.onnx; the exact --mixture teacher runs with --runtime torch");
   if (flags.model === undefined) fail("--runtime onnx needs --model model.onnx (made by `fewstep export`)");
   if (flags.sampler === "ddpm") fail("--sampler ddpm is not in the portable samplers; use ddim or stochastic, or --runtime torch");
-  if (flags.noise === undefined && flags.n === undefined) fail("give --noise z.npy (with --labels) or --n N (with --seed)");
-  if (flags.noise !== undefined && flags.n !== undefined) fail("--n goes with --seed; with --noise the count comes from the file");
-  if (flags.labels !== undefined && flags.class !== undefined) fail("give --labels or --class, not both");
+  checkNoiseFlags(flags);
 
   const path = flags.model as string;
   let bytes: Uint8Array;
@@ -88,11 +83,11 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
     if (png) {
       if (shape.length !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
       const { saveImageGrid } = await import("../../eval/image-grid.js");
-      saveImageGrid(out!, x, shape, { columns: flags.columns as number, title: `w=${w}, ${sampler} ${steps} steps (onnx)` });
+      saveImageGrid(out, x, shape, { columns: flags.columns as number, title: `w=${w}, ${sampler} ${steps} steps (onnx)` });
     } else if (flags.dtype === "float64") {
-      saveNpy(out!, fromTypedArray("float64", shape, Float64Array.from(x)));
+      saveNpy(out, fromTypedArray("float64", shape, Float64Array.from(x)));
     } else {
-      saveNpy(out!, fromTypedArray("float32", shape, x));
+      saveNpy(out, fromTypedArray("float32", shape, x));
     }
     console.error(`fewstep sample: wrote ${n} samples [${exampleShape}] (${flags.dtype}) to ${out} (onnxruntime-node, ${size * n} numbers)`);
   } finally {

@@ -7,6 +7,21 @@ import { dirname } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
+/** --out, shared by both runtimes: the .npy or .png path (its folder must exist). */
+export function checkSampleOut(flags: ParsedFlags): { out: string; png: boolean } {
+  const out = flags.out as string | undefined;
+  if (!out) throw new FewstepError("--out is required: the .npy file (or, for images, .png grid) to write");
+  if (!existsSync(dirname(out))) throw new FewstepError(`--out: folder ${dirname(out)} does not exist`);
+  return { out, png: out.toLowerCase().endsWith(".png") };
+}
+
+/** Where the noise and labels come from, shared by both runtimes: --noise/--labels or --n/--seed/--class. */
+export function checkNoiseFlags(flags: ParsedFlags): void {
+  if (flags.noise === undefined && flags.n === undefined) throw new FewstepError("give --noise z.npy (with --labels) or --n N (with --seed)");
+  if (flags.noise !== undefined && flags.n !== undefined) throw new FewstepError("--n goes with --seed; with --noise the count comes from the file");
+  if (flags.labels !== undefined && flags.class !== undefined) throw new FewstepError("give --labels or --class, not both");
+}
+
 export const sampleSpec: CommandSpec = {
   name: "sample",
   summary: "sample a guided teacher or a distilled student to a .npy file (images: or a PNG grid)",
@@ -55,15 +70,10 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
   const fail = (message: string): never => {
     throw new FewstepError(message);
   };
-  const out = flags.out as string | undefined;
-  if (!out) fail("--out is required: the .npy file (or, for images, .png grid) to write");
-  const png = out!.toLowerCase().endsWith(".png");
-  if (!existsSync(dirname(out!))) fail(`--out: folder ${dirname(out!)} does not exist`);
+  const { out, png } = checkSampleOut(flags);
   if (flags.mixture === undefined && flags.model === undefined) fail("give --mixture (an exact teacher) or --model (a checkpoint)");
   if (flags.mixture !== undefined && flags.model !== undefined) fail("give --mixture or --model, not both");
-  if (flags.noise === undefined && flags.n === undefined) fail("give --noise z.npy (with --labels) or --n N (with --seed)");
-  if (flags.noise !== undefined && flags.n !== undefined) fail("--n goes with --seed; with --noise the count comes from the file");
-  if (flags.labels !== undefined && flags.class !== undefined) fail("give --labels or --class, not both");
+  checkNoiseFlags(flags);
 
   const w = flags.w as number;
   const steps = flags.steps as number;
@@ -123,9 +133,9 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
       if (x.ndim !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${x.shape.slice(1)}]: write a .npy`);
       const { saveImageGrid } = await import("../../eval/image-grid.js");
       const columns = flags.columns as number;
-      saveImageGrid(out!, x.to("float32").data() as Float32Array, x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
+      saveImageGrid(out, x.to("float32").data() as Float32Array, x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
     } else {
-      saveNpy(out!, toHost(x));
+      saveNpy(out, toHost(x));
     }
     console.error(`fewstep sample: wrote ${x.shape[0]} samples [${x.shape.slice(1)}] (${x.dtype}) to ${out}`);
     x.dispose();
