@@ -96,3 +96,53 @@ export function writeEvalPlots(outDir: string, cells: ReportCell[], subtitle: st
   written.push(path);
   return written;
 }
+
+/** What a results.json of `fewstep eval` holds that merging reads. */
+export interface EvalResults {
+  command?: string;
+  features?: Record<string, unknown>;
+  classifier?: { sha256?: unknown };
+  reference?: { spec?: unknown; images?: unknown };
+  n?: unknown;
+  seed?: unknown;
+  splits?: unknown;
+  models?: { name: string }[];
+  cells?: ReportCell[];
+}
+
+/** The fields that must agree for two runs to share a table, as strings to compare and print. */
+function comparable(r: EvalResults): Record<string, string> {
+  // results.json written before --features existed name only the classifier: the same key
+  const f = r.features ?? (r.classifier ? { kind: "classifier", sha256: r.classifier.sha256 } : {});
+  const { path: _path, description: _description, ...featureKey } = f; // where the file lay does not matter, its content does
+  return {
+    n: JSON.stringify(r.n),
+    seed: JSON.stringify(r.seed),
+    splits: JSON.stringify(r.splits),
+    reference: JSON.stringify({ spec: r.reference?.spec, images: r.reference?.images }),
+    features: JSON.stringify(featureKey),
+  };
+}
+
+/**
+ * The cells of several eval runs, in order, when they are comparable (same n, seed, splits,
+ * reference and feature network) and no cell repeats.
+ * @throws Error naming the run (`name`) and the field that differs, or the repeated cell
+ */
+export function mergeEvalCells(runs: { name: string; results: EvalResults }[]): ReportCell[] {
+  const first = comparable(runs[0].results);
+  for (const run of runs.slice(1)) {
+    const other = comparable(run.results);
+    for (const key of Object.keys(first)) {
+      if (first[key] !== other[key]) throw new Error(`${run.name} has ${key} ${other[key]} but ${runs[0].name} has ${key} ${first[key]}; only runs with the same ${key} can share a table`);
+    }
+  }
+  const cells = runs.flatMap((r) => r.results.cells ?? []);
+  const seen = new Set<string>();
+  for (const c of cells) {
+    const key = `${c.model} ${c.sampler} N=${c.steps} w=${c.w}`;
+    if (seen.has(key)) throw new Error(`the cell ${key} appears in more than one run; merge runs with distinct cells`);
+    seen.add(key);
+  }
+  return cells;
+}

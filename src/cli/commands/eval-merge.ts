@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
+import type { EvalResults } from "../../eval/eval-report.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 export const evalMergeSpec: CommandSpec = {
@@ -17,33 +18,6 @@ export const evalMergeSpec: CommandSpec = {
   ],
   examples: ["fewstep eval-merge --from runs/eval-teacher-w0,runs/eval-teacher-w1,runs/eval-students --out-dir runs/eval-all"],
 };
-
-/** What a results.json holds that this command reads. */
-interface EvalResults {
-  command?: string;
-  features?: Record<string, unknown>;
-  classifier?: { sha256?: unknown };
-  reference?: { spec?: unknown; images?: unknown };
-  n?: unknown;
-  seed?: unknown;
-  splits?: unknown;
-  models?: { name: string }[];
-  cells?: import("../../eval/eval-report.js").ReportCell[];
-}
-
-/** The fields that must agree, as strings to compare and print. */
-function comparable(r: EvalResults): Record<string, string> {
-  // results.json written before --features existed name only the classifier: the same key
-  const f = r.features ?? (r.classifier ? { kind: "classifier", sha256: r.classifier.sha256 } : {});
-  const { path: _path, description: _description, ...featureKey } = f; // where the file lay does not matter, its content does
-  return {
-    n: JSON.stringify(r.n),
-    seed: JSON.stringify(r.seed),
-    splits: JSON.stringify(r.splits),
-    reference: JSON.stringify({ spec: r.reference?.spec, images: r.reference?.images }),
-    features: JSON.stringify(featureKey),
-  };
-}
 
 export async function runEvalMerge(flags: ParsedFlags): Promise<void> {
   const dirs = String(flags.from ?? "").split(",").filter((d) => d !== "");
@@ -60,21 +34,13 @@ export async function runEvalMerge(flags: ParsedFlags): Promise<void> {
     if (results.command !== "eval" || !Array.isArray(results.cells)) throw new FewstepError(`--from: ${path} is not the results.json of fewstep eval`);
     return { dir, path, results };
   });
-  const first = comparable(runs[0].results);
-  for (const run of runs.slice(1)) {
-    const other = comparable(run.results);
-    for (const key of Object.keys(first)) {
-      if (first[key] !== other[key]) throw new FewstepError(`--from: ${run.path} has ${key} ${other[key]} but ${runs[0].path} has ${key} ${first[key]}; only runs with the same ${key} can share a table`);
-    }
+  const { mergeEvalCells, resultsCsv, resultsTable, writeEvalPlots } = await import("../../eval/eval-report.js");
+  let cells;
+  try {
+    cells = mergeEvalCells(runs.map((r) => ({ name: r.path, results: r.results })));
+  } catch (err) {
+    throw new FewstepError(`--from: ${(err as Error).message}`);
   }
-  const cells = runs.flatMap((r) => r.results.cells!);
-  const seen = new Set<string>();
-  for (const c of cells) {
-    const key = `${c.model} ${c.sampler} N=${c.steps} w=${c.w}`;
-    if (seen.has(key)) throw new FewstepError(`--from: the cell ${key} appears in more than one run; merge runs with distinct cells`);
-    seen.add(key);
-  }
-  const { resultsCsv, resultsTable, writeEvalPlots } = await import("../../eval/eval-report.js");
   const { writeFileAtomic } = await import("../../io/atomic.js");
   const outDir = flags["out-dir"] as string;
   mkdirSync(outDir, { recursive: true });
