@@ -1,8 +1,11 @@
 // Classifier-free guidance (Ho & Salimans 2022) in the paper's convention (Meng et al. 2023, eq. 1):
 //   x-hat^w(z, c) = (1 + w) x-hat(z, c) - w x-hat(z, null),  w >= 0;  w = 0 is the conditional model.
 // A "guidance scale" s of other tools is 1 + w. x-hat is never clipped before combining.
-import { cat, full, rand, tensor, tidy, where, type Generator, type Tensor } from "../engine/index.js";
-import type { Cond, Denoiser } from "./denoiser.js";
+// "null" is the model's own null condition (nullCond): the null class or the empty prompt, with the
+// parts that are not the prompt (w, an inpainting mask and masked image) kept in both branches.
+import { cat, rand, tidy, where, type Generator, type Tensor } from "../engine/index.js";
+import { catCond, COND_PARTS, type Cond } from "../nn/condition.js";
+import type { CondDenoiser, Denoiser } from "./denoiser.js";
 
 /** w as a column that broadcasts over an example's dims: number, or a per-example tensor [n]. */
 function wColumn(w: number | Tensor, like: Tensor): number | Tensor {
@@ -12,17 +15,15 @@ function wColumn(w: number | Tensor, like: Tensor): number | Tensor {
 
 /**
  * The guided denoiser of `model` at guidance weight w (a number, or one per example [n]).
- * Both predictions come from one batched call of 2n examples: conditional, then null labels.
- * @param nullLabel the label that means "no class" (the number of classes, by fewstep's convention)
+ * Both predictions come from one batched call of 2n examples: the condition, then its null.
  */
-export function guided(model: Denoiser, w: number | Tensor, nullLabel: number): Denoiser {
+export function guided(model: CondDenoiser, w: number | Tensor): Denoiser {
   if (typeof w === "number" && !(w >= 0)) throw new RangeError(`guidance weight w must be >= 0, got ${w}`);
   return (z: Tensor, t: Tensor, cond: Cond): Tensor =>
     tidy(() => {
-      if (typeof w === "number" && w === 0) return model(z, t, cond);
+      if (typeof w === "number" && w === 0) return model.denoiser(z, t, cond);
       const n = z.shape[0];
-      const nullLabels = full([n], nullLabel, { dtype: "int64", device: z.device });
-      const both = model(cat([z, z]), cat([t, t]), { labels: cat([cond.labels, nullLabels]) });
+      const both = model.denoiser(cat([z, z]), cat([t, t]), catCond(cond, model.nullCond(cond)));
       const [xCond, xUncond] = both.split(n, 0);
       const wc = wColumn(w, z);
       return xCond.mul(typeof wc === "number" ? 1 + wc : wc.add(1)).sub(xUncond.mul(wc));
@@ -30,13 +31,25 @@ export function guided(model: Denoiser, w: number | Tensor, nullLabel: number): 
 }
 
 /**
- * Condition dropout for teacher training: each label becomes `nullLabel` with probability p,
- * so one network learns both the conditional and the unconditional model.
+ * Condition dropout for teacher training: each example's condition becomes the model's null
+ * condition with probability p (one mask [n] drawn from `generator` on its device), so one network
+ * learns both the conditional and the unconditional model. Any condition record: every part that
+ * nullCond changes is replaced where the mask is set; the others are kept.
  */
-export function dropLabels(labels: Tensor, p: number, nullLabel: number, generator: Generator): Tensor {
+export function dropCond(model: Pick<CondDenoiser, "nullCond">, cond: Cond, p: number, generator: Generator): Cond {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`condition dropout p must be in [0, 1], got ${p}`);
-  return tidy(() => {
-    const drop = rand([labels.shape[0]], generator).lt(p);
-    return where(drop, tensor([nullLabel], { dtype: "int64" }), labels);
-  });
+  const first = COND_PARTS.map((part) => cond[part]).find((x) => x !== undefined);
+  if (!first) throw new RangeError("dropCond: the condition is empty");
+  const n = first.shape[0];
+  const drop = rand([n], generator, { device: first.device }).lt(p);
+  const nullCond = model.nullCond(cond);
+  const out: Cond = { ...cond };
+  for (const part of COND_PARTS) {
+    const given = cond[part];
+    const replacement = nullCond[part];
+    if (!given || !replacement || replacement === given) continue;
+    const mask = drop.reshape([n, ...given.shape.slice(1).map(() => 1)]);
+    out[part] = where(mask, replacement, given);
+  }
+  return out;
 }

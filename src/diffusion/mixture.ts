@@ -23,7 +23,7 @@ import {
   type Generator,
   type Tensor,
 } from "../engine/index.js";
-import type { Cond, Denoiser } from "./denoiser.js";
+import type { Cond, CondDenoiser, Denoiser } from "./denoiser.js";
 import type { LabeledDataset } from "./dataset.js";
 import { alphaSigmaTensor } from "./schedule.js";
 
@@ -69,7 +69,7 @@ export function validateMixtureSpec(spec: unknown, source = "mixture spec"): Mix
   return { means: means as number[][][], stds: stds as number[][], weights: weights as number[][] };
 }
 
-export class GaussianMixture implements LabeledDataset {
+export class GaussianMixture implements LabeledDataset, CondDenoiser {
   readonly dim: number;
   readonly numClasses: number;
   /** The label meaning "no class": numClasses. */
@@ -172,7 +172,23 @@ export class GaussianMixture implements LabeledDataset {
 
   /** This teacher as a Denoiser (cond.w is ignored: wrap it with guided() for guidance). */
   get denoiser(): Denoiser {
-    return (z: Tensor, t: Tensor, cond: Cond) => this.posteriorMean(z, t, cond.labels);
+    return (z: Tensor, t: Tensor, cond: Cond) => {
+      if (!cond.labels) throw new ConfigError(`GaussianMixture: the exact teacher is class-conditional: pass cond.labels (${this.nullLabel} = no class)`);
+      return this.posteriorMean(z, t, cond.labels);
+    };
+  }
+
+  /** The null condition: the null class for every example (w kept). */
+  nullCond(cond: Cond): Cond {
+    if (!cond.labels) throw new ConfigError("GaussianMixture.nullCond: the condition has no labels");
+    return { ...cond, labels: full([cond.labels.shape[0]], this.nullLabel, { dtype: "int64", device: cond.labels.device }) };
+  }
+
+  /** A batch for the trainers: the mixture is sampled on the CPU (its draws read labels on the host). */
+  draw(n: number, generator: Generator): { x: Tensor; cond: Cond } {
+    if (generator.device !== "cpu") throw new ConfigError(`GaussianMixture: vector mixtures are sampled on the CPU; train them with device "cpu" (got a ${generator.device} generator)`);
+    const { x, labels } = this.sample(n, generator);
+    return { x, cond: { labels } };
   }
 
   /** n samples of the data: labels uniform over classes unless given. */

@@ -23,6 +23,11 @@ export interface TrainLoopOptions {
   generator: Generator;
   /** The loss of one batch, computed inside the step's scope. */
   loss: (generator: Generator, step: number) => Tensor;
+  /**
+   * Called between backward and clipping, inside the step's scope, with the parameters: where a
+   * data-parallel run averages the gradients across ranks. @default none
+   */
+  afterBackward?: (params: Tensor[]) => void;
   /** Total steps; the loop runs from startStep + 1 to steps. */
   steps: number;
   /** Steps already done (from a resumed checkpoint). */
@@ -63,7 +68,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<{ step: number; st
         o.optimizer.zeroGrad();
         const loss = o.loss(o.generator, step);
         loss.backward();
-        clipGradNorm(o.params, o.gradClip);
+        o.afterBackward?.(o.params);
+        clipGradNorm(o.params, o.gradClip); // its norm stays on the device: no sync
         o.optimizer.lr = o.lrAt(step);
         o.optimizer.step();
         o.ema?.update();

@@ -4,32 +4,35 @@
 //   t ~ U[0, 1],  eps ~ N(0, I),  z_t = alpha_t x + sigma_t eps,  c -> null with prob. pUncond,
 //   loss = mean_batch  weight(lambda_t) * ||x-hat(z_t, t, c) - x||^2 / D
 // with weight = max(SNR, 1) by default ("truncated-snr", Salimans & Ho 2022, sec. 4).
-// Every random draw (initialisation, data, t, eps, dropout) comes from one Generator(seed), and a
-// checkpoint saves its state with the weights, EMA and optimizer, so a resumed run reproduces an
-// uninterrupted one exactly.
-import { AdamW, ConfigError, EMA, FewstepError, noGrad, rand, randn, tidy, where, type Generator, type Tensor } from "../engine/index.js";
+// The initial weights come from Generator(seed); data, t, eps and dropout from the run's data
+// generator (train-state.ts: dataGenerator(seed, device), on the training device), whose state a
+// checkpoint saves with the weights, EMA and optimizer, so a resumed run reproduces an
+// uninterrupted one exactly. The objective itself is teacher-loss.ts.
+import { AdamW, ConfigError, EMA, type Device, type Generator, type Tensor } from "../engine/index.js";
 import { progressPrinter, trainLoop, type TrainProgress } from "./train-loop.js";
-import { disposeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from "../io/checkpoint.js";
-import { CheckpointError } from "../io/errors.js";
+import { loadCheckpoint, disposeCheckpoint } from "../io/checkpoint.js";
 import { modelMetadataFromCheckpoint } from "../io/load-model.js";
 import type { MlpDenoiserConfig } from "../nn/mlp-denoiser.js";
-import { buildModel, resolveModelMetadata, type DenoiserModel, type ModelMetadata } from "../nn/model.js";
+import type { DenoiserModel } from "../nn/model.js";
+import { buildDenoiser, denoiserMetadataForData, type ModelKind, type ModelMetadata } from "../nn/registry.js";
 import { ParamStore } from "../nn/param-store.js";
 import type { UNetConfig } from "../nn/unet.js";
-import { perExample, type LabeledDataset } from "./dataset.js";
-import { alphaSigmaTensor, weightedXLoss, LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
+import type { ConditionedDataset } from "./dataset.js";
+import { LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
+import { teacherLoss } from "./teacher-loss.js";
+import { dataGenerator, emaNamed, resumeTrainState, saveTrainState, type TrainState } from "./train-state.js";
 
 export type { TrainProgress };
 
 /** Options of trainTeacher. Everything but `dataset` has a default (TEACHER_DEFAULTS). */
 export interface TrainTeacherOptions {
-  /** The class-conditional data to fit. Required. */
-  dataset: LabeledDataset;
+  /** The conditional data to fit. Required. */
+  dataset: ConditionedDataset;
   /**
-   * Which network: an MLP for vector data, a U-Net for images.
-   * @default "mlp-denoiser" for examples of shape [D], "unet" for [C, H, W]
+   * Which network (a denoiser kind of nn/registry.ts).
+   * @default the registry's default for the data's example shape: "mlp-denoiser" for [D], "unet" for [C, H, W]
    */
-  architecture?: ModelMetadata["kind"];
+  architecture?: ModelKind;
   /**
    * The architecture's settings; the data's shape and class count fill in the rest
    * (dim; or channels and size). @default MLP_DENOISER_DEFAULTS or UNET_DEFAULTS
@@ -53,8 +56,12 @@ export interface TrainTeacherOptions {
   pUncond?: number;
   /** x-space loss weight. @default "truncated-snr" */
   weighting?: LossWeighting;
-  /** Seed of the one generator behind every random draw. @default 0 */
+  /** Seed of the initial weights and of the data generator (train-state.ts). @default 0 */
   seed?: number;
+  /** Where the parameters, optimizer state, EMA and every training draw live. @default "cpu" */
+  device?: Device;
+  /** Called between backward and clipping (a gradient all-reduce goes here). @default none */
+  afterBackward?: (params: Tensor[]) => void;
   /** Report progress every this many steps (and at the last). @default 100 */
   progressEvery?: number;
   /** Progress callback; null for silence. @default progressPrinter(process.stderr) */
@@ -127,7 +134,7 @@ export const TEACHER_DEFAULTS = {
   checkpointEvery: 1000,
 } as const;
 
-type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "architecture" | "onProgress" | "checkpointPath" | "signal" | "snapshot">>;
+type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "architecture" | "onProgress" | "checkpointPath" | "signal" | "snapshot" | "device" | "afterBackward">>;
 
 function resolveOptions(opts: TrainTeacherOptions): Resolved {
   const r: Resolved = {
@@ -192,84 +199,45 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
   const { dataset } = opts;
   const onProgress = opts.onProgress === undefined ? progressPrinter() : opts.onProgress;
 
-  let checkpoint: Checkpoint | undefined;
+  const device = opts.device ?? "cpu";
   let meta = teacherModelMetadata(dataset, opts.architecture, opts.model ?? {});
-  if (o.resume) {
-    const path = opts.checkpointPath!;
-    checkpoint = loadCheckpoint(path);
-    try {
-      const saved = modelMetadataFromCheckpoint(path, checkpoint.metadata);
-      if (saved.kind !== meta.kind) throw new ConfigError(`trainTeacher: resume from ${path}: the checkpoint holds a ${saved.kind} but a ${meta.kind} was asked for`);
-      const given = new Set([...Object.keys(opts.model ?? {}), "dim", "numClasses", "channels", "size"]);
-      const savedConfig = saved.config as unknown as Record<string, unknown>;
-      const wanted = meta.config as unknown as Record<string, unknown>;
-      const differs = Object.keys(savedConfig).filter((k) => given.has(k) && JSON.stringify(savedConfig[k]) !== JSON.stringify(wanted[k]));
-      if (differs.length > 0) {
-        throw new ConfigError(`trainTeacher: resume from ${path}: ${differs.map((k) => `model.${k} is ${JSON.stringify(savedConfig[k])} there but ${JSON.stringify(wanted[k])} here`).join("; ")}`);
-      }
-      meta = saved;
-      const missing = [!checkpoint.ema && "EMA", !checkpoint.optimizer && "optimizer state", !checkpoint.generatorState && "generator state"].filter(Boolean);
-      if (missing.length > 0 || typeof checkpoint.metadata.step !== "number") {
-        throw new CheckpointError(`${path}: cannot resume training exactly: the checkpoint has no ${[...missing, typeof checkpoint.metadata.step !== "number" && "step"].filter(Boolean).join(", ")}`);
-      }
-    } catch (err) {
-      disposeCheckpoint(checkpoint);
-      throw err;
-    }
-  }
+  if (o.resume) meta = resumedModelMetadata(opts.checkpointPath!, meta, opts.model ?? {});
 
-  // One generator for everything: the store's, which first draws the initial weights.
-  const store = new ParamStore({ seed: o.seed });
-  const model = buildModel(store, meta);
-  const generator = store.generator;
-  // Dropout (U-Net) draws its masks from the run's generator, so resume stays exact.
+  const model = buildDenoiser(new ParamStore({ seed: o.seed, device }), meta);
+  const generator = dataGenerator(o.seed, device);
+  // Dropout (U-Net) draws its masks from the data generator, so resume stays exact.
   model.training = true;
   model.dropoutGenerator = generator;
   const params = model.parameters();
   const optimizer = new AdamW(params, { lr: lrAt(1, o), weightDecay: o.weightDecay });
   const ema = new EMA(params, o.emaDecay);
-  const device = params[0].device;
+  const state: TrainState = { named: () => model.named(), loadWeights: (v) => model.loadWeights(v), optimizer, generator, ema };
+  const disposeAll = () => {
+    ema.dispose();
+    optimizer.dispose();
+    model.dispose();
+  };
   let step = 0;
-  if (checkpoint) {
+  if (o.resume) {
     try {
-      model.loadWeights(checkpoint.params);
-      const names = [...model.named().keys()];
-      noGrad(() => names.forEach((name, i) => ema.averages[i].copy_(checkpoint!.ema!.get(name) ?? failMissing(opts.checkpointPath!, `ema.${name}`))));
-      optimizer.loadStateDict(checkpoint.optimizer!);
-      generator.setState(checkpoint.generatorState!);
-      step = checkpoint.metadata.step as number;
+      step = resumeTrainState(opts.checkpointPath!, state).step;
     } catch (err) {
-      ema.dispose();
-      optimizer.dispose();
-      model.dispose();
-      throw err instanceof FewstepError && !(err instanceof ConfigError) ? new CheckpointError(`${opts.checkpointPath}: ${err.message}`, { cause: err }) : err;
-    } finally {
-      disposeCheckpoint(checkpoint);
+      disposeAll();
+      throw err;
     }
   }
 
-  const save = (atStep: number) =>
-    tidy(() =>
-      saveCheckpoint(opts.checkpointPath!, {
-        params: model.named(),
-        ema: new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]])),
-        optimizer: optimizer.stateDict(),
-        generatorState: generator.getState(),
-        metadata: {
-          model: model.metadata(),
-          stage: "teacher",
-          step: atStep,
-          train: { ...o, resume: undefined },
-          dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
-        },
-      }),
-    );
+  const metadata = () => ({
+    model: model.metadata(),
+    stage: "teacher",
+    train: { ...o, resume: undefined, device },
+    dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
+  });
+  const save = (atStep: number) => saveTrainState(opts.checkpointPath!, state, atStep, metadata());
 
-  const { numClasses } = meta.config;
-  const emaNamed = () => new Map([...model.named().keys()].map((name, i) => [name, ema.averages[i]]));
   const emaModel = () => {
-    const copy = buildModel(new ParamStore({ seed: o.seed }), model.metadata());
-    copy.loadWeights(emaNamed());
+    const copy = buildDenoiser(new ParamStore({ seed: o.seed, device }), model.metadata());
+    copy.loadWeights(emaNamed(state));
     return copy;
   };
   const snapshot = opts.snapshot;
@@ -291,6 +259,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
       signal: opts.signal,
       checkpointEvery: o.checkpointEvery,
       save: opts.checkpointPath ? save : undefined,
+      afterBackward: opts.afterBackward,
       afterStep: snapshot
         ? (s) => {
             if (s % snapshot.every !== 0 && s !== o.steps) return;
@@ -302,21 +271,10 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
             }
           }
         : undefined,
-      loss: () => {
-        const { x, labels } = dataset.sample(o.batchSize, generator);
-        const t = rand([o.batchSize], generator, { device });
-        const eps = randn(x.shape, generator, { device });
-        const drop = rand([o.batchSize], generator, { device }).lt(o.pUncond);
-        const { alpha, sigma } = alphaSigmaTensor(t);
-        const z = x.mul(perExample(alpha, x)).add(eps.mul(perExample(sigma, x)));
-        const xHat = model.forward(z, t, { labels: where(drop, numClasses, labels) });
-        return weightedXLoss(xHat, x, t, o.weighting);
-      },
+      loss: () => teacherLoss({ model, dataset, batchSize: o.batchSize, pUncond: o.pUncond, weighting: o.weighting }, generator),
     });
   } catch (err) {
-    ema.dispose();
-    optimizer.dispose();
-    model.dispose();
+    disposeAll();
     throw err;
   }
   const { stopped, loss: lastLoss } = result;
@@ -331,30 +289,38 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
     step,
     stopped,
     loss: lastLoss,
-    emaNamed,
+    emaNamed: () => emaNamed(state),
     emaModel,
-    dispose: () => {
-      ema.dispose();
-      optimizer.dispose();
-      model.dispose();
-    },
+    dispose: disposeAll,
   };
 }
 
 /** The teacher's architecture record: the data's shape and classes plus the given settings. */
-export function teacherModelMetadata(dataset: LabeledDataset, architecture: ModelMetadata["kind"] | undefined, model: Record<string, unknown>): ModelMetadata {
-  const shape = dataset.exampleShape;
-  const kind = architecture ?? (shape.length === 3 ? "unet" : "mlp-denoiser");
-  if (kind === "mlp-denoiser") {
-    if (shape.length !== 1) throw new ConfigError(`trainTeacher: the MLP takes vectors but the data's examples have shape [${shape}]; use architecture "unet" for images`);
-    return resolveModelMetadata({ kind, config: { ...model, dim: shape[0], numClasses: dataset.numClasses } });
+export function teacherModelMetadata(dataset: Pick<ConditionedDataset, "exampleShape" | "numClasses">, architecture: ModelKind | undefined, model: Record<string, unknown>): ModelMetadata {
+  try {
+    return denoiserMetadataForData(dataset, architecture, model);
+  } catch (err) {
+    throw err instanceof ConfigError ? new ConfigError(`trainTeacher: ${err.message}`, { cause: err }) : err;
   }
-  if (shape.length !== 3 || shape[1] !== shape[2]) throw new ConfigError(`trainTeacher: the U-Net takes square images [C, S, S] but the data's examples have shape [${shape}]`);
-  return resolveModelMetadata({ kind, config: { ...model, channels: shape[0], size: shape[1], numClasses: dataset.numClasses } });
 }
 
-function failMissing(path: string, name: string): never {
-  throw new CheckpointError(`${path}: missing tensor ${name}`);
+/** The architecture saved in the checkpoint being resumed; a setting given here that differs is an error. */
+function resumedModelMetadata(path: string, wanted: ModelMetadata, given: Record<string, unknown>): ModelMetadata {
+  const checkpoint = loadCheckpoint(path);
+  try {
+    const saved = modelMetadataFromCheckpoint(path, checkpoint.metadata);
+    if (saved.kind !== wanted.kind) throw new ConfigError(`trainTeacher: resume from ${path}: the checkpoint holds a ${saved.kind} but a ${wanted.kind} was asked for`);
+    const keys = new Set([...Object.keys(given), "dim", "numClasses", "channels", "size"]);
+    const savedConfig = saved.config as unknown as Record<string, unknown>;
+    const wantedConfig = wanted.config as unknown as Record<string, unknown>;
+    const differs = Object.keys(savedConfig).filter((k) => keys.has(k) && JSON.stringify(savedConfig[k]) !== JSON.stringify(wantedConfig[k]));
+    if (differs.length > 0) {
+      throw new ConfigError(`trainTeacher: resume from ${path}: ${differs.map((k) => `model.${k} is ${JSON.stringify(savedConfig[k])} there but ${JSON.stringify(wantedConfig[k])} here`).join("; ")}`);
+    }
+    return saved;
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
 }
 
 export { progressPrinter };

@@ -1,11 +1,11 @@
 // What both distillation stages train with: a student, a loss per batch, AdamW with the released
 // distillation settings (lr annealed linearly to 0, grad clip 1, no EMA: Salimans & Ho 2022), a
-// fresh optimizer per call, atomic checkpoints and exact resume (weights, optimizer, generator,
-// step). The step loop itself is diffusion/train-loop.ts, shared with teacher training.
-import { AdamW, ConfigError, FewstepError, Generator, tidy, type Tensor } from "../engine/index.js";
+// fresh optimizer per call, atomic checkpoints and exact resume (diffusion/train-state.ts, shared
+// with every trainer). The step loop itself is diffusion/train-loop.ts.
+import { AdamW, ConfigError, type Device, type Generator, type Tensor } from "../engine/index.js";
 import type { DenoiserModel } from "../nn/model.js";
-import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import { trainLoop, type TrainProgress } from "../diffusion/train-loop.js";
+import { dataGenerator, resumeTrainState, saveTrainState, type TrainState } from "../diffusion/train-state.js";
 
 export interface DistillLoopOptions {
   student: DenoiserModel;
@@ -16,7 +16,12 @@ export interface DistillLoopOptions {
   lr?: number;
   /** @default 1 */
   gradClip?: number;
+  /** Seed of the data generator (the student's weights come from its teacher or its own store). */
   seed: number;
+  /** Where the data generator draws (the student's parameters must live there). @default the student's device */
+  device?: Device;
+  /** Called between backward and clipping (a gradient all-reduce goes here). @default none */
+  afterBackward?: (params: Tensor[]) => void;
   /** Facts saved with every checkpoint (stage, N, w range, teacher path...). */
   metadata: Record<string, unknown>;
   checkpointPath?: string;
@@ -46,34 +51,18 @@ export async function distillLoop(opts: DistillLoopOptions): Promise<DistillLoop
   if (opts.resume && !opts.checkpointPath) throw new ConfigError("distill: resume needs a checkpoint path");
   const params = opts.student.parameters();
   const optimizer = new AdamW(params, { lr: lr0, weightDecay: 0 });
-  const generator = new Generator(opts.seed);
+  const generator = dataGenerator(opts.seed, opts.device ?? opts.student.store.device);
+  const state: TrainState = { named: () => opts.student.named(), loadWeights: (v) => opts.student.loadWeights(v), optimizer, generator };
   let step = 0;
   if (opts.resume) {
-    const checkpoint = loadCheckpoint(opts.checkpointPath!);
     try {
-      if (!checkpoint.optimizer || !checkpoint.generatorState || typeof checkpoint.metadata.step !== "number") {
-        throw new FewstepError(`${opts.checkpointPath}: cannot resume exactly: it has no optimizer state, generator state or step`);
-      }
-      opts.student.loadWeights(checkpoint.params);
-      optimizer.loadStateDict(checkpoint.optimizer);
-      generator.setState(checkpoint.generatorState);
-      step = checkpoint.metadata.step;
+      step = resumeTrainState(opts.checkpointPath!, state).step;
     } catch (err) {
       optimizer.dispose();
       throw err;
-    } finally {
-      disposeCheckpoint(checkpoint);
     }
   }
-  const save = (atStep: number) =>
-    tidy(() =>
-      saveCheckpoint(opts.checkpointPath!, {
-        params: opts.student.named(),
-        optimizer: optimizer.stateDict(),
-        generatorState: generator.getState(),
-        metadata: { model: opts.student.metadata(), ...opts.metadata, step: atStep, steps: opts.steps },
-      }),
-    );
+  const save = (atStep: number) => saveTrainState(opts.checkpointPath!, state, atStep, { model: opts.student.metadata(), ...opts.metadata, steps: opts.steps });
   try {
     return await trainLoop({
       name: "distill",
@@ -91,6 +80,7 @@ export async function distillLoop(opts: DistillLoopOptions): Promise<DistillLoop
       signal: opts.signal,
       checkpointEvery,
       save: opts.checkpointPath ? save : undefined,
+      afterBackward: opts.afterBackward,
     });
   } finally {
     optimizer.dispose();

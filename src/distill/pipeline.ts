@@ -2,37 +2,29 @@
 //   stage one:  <outDir>/stage-one.safetensors        (w-input student, any number of steps)
 //   stage two:  <outDir>/student-N<N>.safetensors      (one per halving, N0/2 ... target N)
 // Metadata "distill" = { stage, steps (N, or null for stage one), wMin, wMax, teacher } lets a
-// checkpoint refuse a w or N it was not distilled for (cli/model-loading.ts).
+// checkpoint refuse a w or N it was not distilled for (metadata.ts).
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
-import type { LabeledDataset } from "../diffusion/dataset.js";
-import type { TrainProgress } from "../diffusion/train-teacher.js";
+import { ConfigError, type Device } from "../engine/index.js";
+import type { CondDenoiser } from "../diffusion/denoiser.js";
+import type { ConditionedDataset } from "../diffusion/dataset.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
+import type { TrainProgress } from "../diffusion/train-loop.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { loadModel } from "../io/load-model.js";
 import { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { ParamStore } from "../nn/param-store.js";
 import { distillLoop } from "./loop.js";
-import { stageOneLoss, type WRange } from "./stage-one.js";
+import type { DistillMetadata, WRange } from "./metadata.js";
+import { stageOneLoss } from "./stage-one.js";
 import { stageTwoLoss } from "./stage-two.js";
 
-export interface DistillMetadata extends WRange {
-  stage: "one" | "two";
-  /** The N a stage-two student was distilled for; null for stage one. */
-  steps: number | null;
-  /** What it was distilled from. */
-  teacher: string;
-}
-
 /** Where the stage-one teacher comes from: the exact mixture, or a trained checkpoint. */
-export type StageOneTeacher =
-  | { kind: "exact"; denoiser: Denoiser; nullLabel: number; name: string }
-  | { kind: "checkpoint"; path: string };
+export type StageOneTeacher = { kind: "exact"; model: CondDenoiser; name: string } | { kind: "checkpoint"; path: string };
 
 interface Common {
-  dataset: LabeledDataset;
+  dataset: ConditionedDataset;
   outDir: string;
   range: WRange;
   batchSize?: number;
@@ -44,6 +36,8 @@ interface Common {
   progressEvery?: number;
   onProgress?: ((p: TrainProgress & { stage: string }) => void) | null;
   signal?: AbortSignal;
+  /** Where teacher, student and every training draw live. @default "cpu" */
+  device?: Device;
 }
 
 export interface StageOneOptions extends Common {
@@ -69,20 +63,19 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   // A student initialised from a teacher checkpoint starts right: a small lr refines it (released
   // setting 1e-4). From scratch (exact teacher) it must learn everything: 1e-3.
   const lr = o.lr ?? (fromTeacher ? 1e-4 : 1e-3);
+  const device = o.device ?? "cpu";
   let teacher: DenoiserModel | undefined;
   let student: DenoiserModel;
-  let denoiser: Denoiser;
-  let nullLabel: number;
+  let guidedTeacher: CondDenoiser;
   let teacherDType: "float32" | "float64";
   if (o.teacher.kind === "checkpoint") {
-    teacher = loadModel(o.teacher.path, { wInput: false });
-    student = loadModel(o.teacher.path, { wInput: true, seed: o.seed ?? 0 });
-    denoiser = teacher.denoiser;
-    nullLabel = teacher.config.numClasses;
+    teacher = loadModel(o.teacher.path, { wInput: false, device });
+    student = loadModel(o.teacher.path, { wInput: true, seed: o.seed ?? 0, device });
+    guidedTeacher = denoiserOf(teacher);
     teacherDType = "float32";
   } else {
     if (o.dataset.exampleShape.length !== 1) throw new ConfigError("stage one from the exact teacher needs vector data (a Gaussian mixture)");
-    student = new MlpDenoiser(new ParamStore({ seed: o.seed ?? 0 }), {
+    student = new MlpDenoiser(new ParamStore({ seed: o.seed ?? 0, device }), {
       dim: o.dataset.exampleShape[0],
       numClasses: o.dataset.numClasses,
       hidden: o.student?.hidden ?? 256,
@@ -90,8 +83,7 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
       wInput: true,
       wMax: Math.max(o.range.wMax, 1),
     });
-    denoiser = o.teacher.denoiser;
-    nullLabel = o.teacher.nullLabel;
+    guidedTeacher = o.teacher.model;
     teacherDType = "float64";
   }
   const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}` };
@@ -99,7 +91,7 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
     if (teacher) checkDataFits(o.dataset, teacher, (o.teacher as { path: string }).path);
     const result = await distillLoop({
       student,
-      loss: (generator) => stageOneLoss({ teacher: denoiser, teacherDType, nullLabel, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
+      loss: (generator) => stageOneLoss({ teacher: guidedTeacher, teacherDType, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
       steps: o.steps,
       lr,
       seed: o.seed ?? 0,
@@ -149,8 +141,8 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       continue;
     }
     // The student starts from its teacher's weights; the teacher is frozen.
-    const teacher = loadModel(teacherPath, { wInput: true });
-    const student = loadModel(teacherPath, { wInput: true });
+    const teacher = loadModel(teacherPath, { wInput: true, device: o.device });
+    const student = loadModel(teacherPath, { wInput: true, device: o.device });
     try {
       checkDataFits(o.dataset, teacher, teacherPath);
     } catch (err) {
@@ -162,7 +154,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
     try {
       const result = await distillLoop({
         student,
-        loss: (generator) => stageTwoLoss({ teacher: teacher.denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
+        loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
         steps: o.stepsPerHalving,
         lr: o.lr ?? 1e-4,
         // each halving its own stream, so a resumed halving does not depend on earlier ones' draws
@@ -186,7 +178,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
 }
 
 /** The data must have the model's example shape and classes (same images, same padding). */
-function checkDataFits(dataset: LabeledDataset, model: DenoiserModel, path: string): void {
+function checkDataFits(dataset: ConditionedDataset, model: DenoiserModel, path: string): void {
   if (dataset.exampleShape.join() !== model.exampleShape.join() || dataset.numClasses !== model.config.numClasses) {
     throw new ConfigError(
       `${path} takes examples [${model.exampleShape}] in ${model.config.numClasses} classes, but the data has [${dataset.exampleShape}] in ${dataset.numClasses}: use the teacher's data (and --size)`,
@@ -202,10 +194,4 @@ function isComplete(path: string): boolean {
   } finally {
     disposeCheckpoint(checkpoint);
   }
-}
-
-/** The distillation facts of a checkpoint, or null for a teacher. */
-export function distillMetadata(metadata: Record<string, unknown>): DistillMetadata | null {
-  const d = metadata.distill as DistillMetadata | undefined;
-  return d && (d.stage === "one" || d.stage === "two") ? d : null;
 }

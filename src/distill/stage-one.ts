@@ -7,30 +7,28 @@
 // the conditional teacher); with the exact mixture teacher it starts from scratch.
 // The single-w baseline fixes w (the paper's comparison).
 import { noGrad, rand, randn, type Generator, type Tensor } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
-import { perExample, type LabeledDataset } from "../diffusion/dataset.js";
+import type { Cond, CondDenoiser } from "../diffusion/denoiser.js";
+import { perExample, type ConditionedDataset } from "../diffusion/dataset.js";
 import { guided } from "../diffusion/guidance.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
 import { alphaSigmaTensor, weightedXLoss, type LossWeighting } from "../diffusion/schedule.js";
 import type { DenoiserModel } from "../nn/model.js";
+import type { WRange } from "./metadata.js";
 
-/** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
-export interface WRange {
-  wMin: number;
-  wMax: number;
-}
+export type { WRange };
 
-/** Draws w ~ U[wMin, wMax] per example (a constant when wMin = wMax). */
+/** Draws w ~ U[wMin, wMax] per example (a constant when wMin = wMax), on the generator's device. */
 export function sampleW(n: number, range: WRange, generator: Generator): Tensor {
   return rand([n], generator).mul(range.wMax - range.wMin).add(range.wMin);
 }
 
 export interface StageOneLossOptions {
-  teacher: Denoiser;
+  /** The guided teacher's conditional denoiser (its nullCond gives the null branch). */
+  teacher: CondDenoiser;
   /** Precision the teacher runs in (the exact mixture: float64). */
   teacherDType: "float32" | "float64";
-  nullLabel: number;
   student: DenoiserModel;
-  dataset: LabeledDataset;
+  dataset: ConditionedDataset;
   range: WRange;
   batchSize: number;
   /** @default "truncated-snr" */
@@ -38,26 +36,26 @@ export interface StageOneLossOptions {
 }
 
 /**
- * A training batch both stages start from: x and labels from the data, times from drawT, noise,
- * w ~ U[wMin, wMax], and z_t = alpha_t x + sigma_t eps. Draw order is fixed (data, t, eps, w),
- * so a seed gives the same batches on every run.
+ * A training batch both stages start from: x and its condition from the data, times from drawT,
+ * noise, w ~ U[wMin, wMax], and z_t = alpha_t x + sigma_t eps, all on the data generator's device.
+ * Draw order is fixed (data, t, eps, w), so a seed gives the same batches on every run.
  */
-export function noisedBatch(dataset: LabeledDataset, batchSize: number, range: WRange, generator: Generator, drawT: () => Tensor) {
-  const { x, labels } = dataset.sample(batchSize, generator);
+export function noisedBatch(dataset: ConditionedDataset, batchSize: number, range: WRange, generator: Generator, drawT: () => Tensor): { cond: Cond; t: Tensor; w: Tensor; z: Tensor } {
+  const { x, cond } = dataset.draw(batchSize, generator);
   const xs = x.to("float32");
   const t = drawT();
   const eps = randn(xs.shape, generator);
   const w = sampleW(batchSize, range, generator);
   const { alpha, sigma } = alphaSigmaTensor(t);
   const z = xs.mul(perExample(alpha, xs)).add(eps.mul(perExample(sigma, xs)));
-  return { labels, t, w, z };
+  return { cond, t, w, z };
 }
 
 /** The loss of one stage-one batch (see the file header). */
 export function stageOneLoss(o: StageOneLossOptions, generator: Generator): Tensor {
-  const { labels, t, w, z } = noisedBatch(o.dataset, o.batchSize, o.range, generator, () => rand([o.batchSize], generator));
+  const { cond, t, w, z } = noisedBatch(o.dataset, o.batchSize, o.range, generator, () => rand([o.batchSize], generator));
   const dt = o.teacherDType;
   // the target: the guided teacher at the same z_t, with the example's own w (no gradient)
-  const target = noGrad(() => guided(o.teacher, w.to(dt), o.nullLabel)(z.to(dt), t.to(dt), { labels }).to("float32"));
-  return weightedXLoss(o.student.forward(z, t, { labels, w }), target, t, o.weighting);
+  const target = noGrad(() => guided(o.teacher, w.to(dt))(z.to(dt), t.to(dt), cond).to("float32"));
+  return weightedXLoss(denoiserOf(o.student).denoiser(z, t, { ...cond, w }), target, t, o.weighting);
 }

@@ -9,7 +9,8 @@
 // weights with a fresh optimizer each halving (distill/loop.ts).
 import { noGrad, randint, tidy, where, type Generator, type Tensor } from "../engine/index.js";
 import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import type { LabeledDataset } from "../diffusion/dataset.js";
+import type { ConditionedDataset } from "../diffusion/dataset.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
 import { ddimStep } from "../diffusion/samplers/ddim.js";
 import { alphaSigmaTensor, weightedXLoss, type LossWeighting } from "../diffusion/schedule.js";
 import type { DenoiserModel } from "../nn/model.js";
@@ -38,7 +39,7 @@ export interface StageTwoLossOptions {
   student: DenoiserModel;
   /** The student's number of steps N (the teacher has 2N). */
   steps: number;
-  dataset: LabeledDataset;
+  dataset: ConditionedDataset;
   range: WRange;
   batchSize: number;
   /** @default "truncated-snr" */
@@ -48,7 +49,8 @@ export interface StageTwoLossOptions {
 /** The loss of one stage-two batch: x ~ data, i ~ U{1..N}, t = i/N, w ~ U[wMin, wMax]. */
 export function stageTwoLoss(o: StageTwoLossOptions, generator: Generator): Tensor {
   const drawT = () => randint(1, o.steps + 1, [o.batchSize], generator).to("float32").div(o.steps);
-  const { labels, t, w, z } = noisedBatch(o.dataset, o.batchSize, o.range, generator, drawT);
-  const cond = { labels, w };
-  return weightedXLoss(o.student.forward(z, t, cond), stageTwoTarget(o.teacher, z, t, o.steps, cond), t, o.weighting);
+  const batch = noisedBatch(o.dataset, o.batchSize, o.range, generator, drawT);
+  const { t, z } = batch;
+  const cond = { ...batch.cond, w: batch.w };
+  return weightedXLoss(denoiserOf(o.student).denoiser(z, t, cond), stageTwoTarget(o.teacher, z, t, o.steps, cond), t, o.weighting);
 }

@@ -2,7 +2,8 @@
 // guidance weight w, every block from the same noise (so the columns show what w changes).
 // Used for the teacher's grids every K steps and by `fewstep sample --out grid.png`.
 import { cat, Generator, noGrad, randn, tensor, tidy, type Tensor } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
+import type { CondDenoiser } from "../diffusion/denoiser.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import { join } from "node:path";
 import { loadModel } from "../io/load-model.js";
@@ -42,14 +43,14 @@ export function classGridInputs(exampleShape: number[], numClasses: number, seed
 }
 
 /** Samples the grid: x [classes * ws * seeds, C, H, W] in row-major display order. */
-export function sampleClassGrid(model: Denoiser, o: ClassGridOptions): Tensor {
+export function sampleClassGrid(model: CondDenoiser, o: ClassGridOptions): Tensor {
   const S = o.seedsPerClass ?? 8;
   const K = o.numClasses;
   return tidy(() =>
     noGrad(() => {
       const { z, labels } = classGridInputs(o.exampleShape, K, S, o.seed ?? 0);
       const blocks = o.ws.map((w) =>
-        sampleGuided(model, z, { sampler: o.sampler ?? "ddim", steps: o.steps, w, guidance: o.guidance, nullLabel: K, labels, seed: o.seed ?? 0 }).reshape([K, S, ...o.exampleShape]),
+        sampleGuided(model, z, { sampler: o.sampler ?? "ddim", steps: o.steps, w, guidance: o.guidance, cond: { labels }, seed: o.seed ?? 0 }).reshape([K, S, ...o.exampleShape]),
       );
       // [K, ws * S, C, H, W]: each class row holds its w blocks side by side
       return blocks.length === 1 ? blocks[0].reshape([K * S, ...o.exampleShape]) : cat(blocks, 1).reshape([K * o.ws.length * S, ...o.exampleShape]);
@@ -58,7 +59,7 @@ export function sampleClassGrid(model: Denoiser, o: ClassGridOptions): Tensor {
 }
 
 /** Samples a class grid and writes it as a PNG with class and w labels. */
-export function writeClassGrid(path: string, model: Denoiser, o: ClassGridOptions & { classNames?: string[] }): void {
+export function writeClassGrid(path: string, model: CondDenoiser, o: ClassGridOptions & { classNames?: string[] }): void {
   const S = o.seedsPerClass ?? 8;
   const x = sampleClassGrid(model, o);
   try {
@@ -84,7 +85,7 @@ export function writeStudentGrids(outDir: string, students: { steps: number | nu
     try {
       const out = join(outDir, steps === null ? "grid-stage-one.png" : `grid-student-N${steps}.png`);
       const n = steps ?? STAGE_ONE_GRID_STEPS;
-      writeClassGrid(out, model.denoiser, {
+      writeClassGrid(out, denoiserOf(model), {
         exampleShape: model.exampleShape,
         numClasses: model.config.numClasses,
         guidance: "input",

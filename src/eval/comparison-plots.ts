@@ -3,7 +3,8 @@
 // Used by `eval-mixture`, the distill commands and the quick start.
 import { join } from "node:path";
 import { tidy, type Tensor } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
+import type { CondDenoiser } from "../diffusion/denoiser.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
@@ -13,7 +14,7 @@ import { saveScatterPng, type ScatterPanel } from "./scatter-plot.js";
 /** One panel beside the reference: a model sampled with `sampler` at `steps`. */
 export interface ComparedSampler {
   title: string;
-  denoiser: Denoiser;
+  model: CondDenoiser;
   /** "teacher": guidance combines two predictions; "input": the model takes w. */
   guidance: "teacher" | "input";
   dtype: "float32" | "float64";
@@ -45,8 +46,8 @@ export function writeComparisonPlots(outDir: string, mixture: GaussianMixture, p
       const labelValues = labels.toNumbers();
       const points = (t: Tensor) => t.to("float64").data() as Float64Array;
       const sample = (p: Omit<ComparedSampler, "title">) =>
-        sampleGuided(p.denoiser, z.to(p.dtype), { sampler: p.sampler, steps: p.steps, w, guidance: p.guidance, nullLabel: mixture.nullLabel, labels, seed });
-      const reference = opts.references?.get(w) ?? sample({ denoiser: mixture.denoiser, guidance: "teacher", dtype: "float64", steps: 1024, sampler: "ddim" });
+        sampleGuided(p.model, z.to(p.dtype), { sampler: p.sampler, steps: p.steps, w, guidance: p.guidance, cond: { labels }, seed });
+      const reference = opts.references?.get(w) ?? sample({ model: mixture, guidance: "teacher", dtype: "float64", steps: 1024, sampler: "ddim" });
       const drawn: ScatterPanel[] = [{ title: "Exact teacher DDIM-1024", points: points(reference), labels: labelValues }];
       for (const p of panels) drawn.push({ title: p.title, points: points(sample(p)), labels: labelValues });
       const file = `${opts.prefix ?? "scatter-w"}${w}.png`;
@@ -66,7 +67,7 @@ export function writeStudentPlots(outDir: string, mixture: GaussianMixture, stud
   try {
     const panels: ComparedSampler[] = models.map(({ steps, model }) => ({
       title: steps === null ? "Stage one, DDIM-16" : `Student ${steps} step${steps > 1 ? "s" : ""}`,
-      denoiser: model.denoiser,
+      model: denoiserOf(model),
       guidance: "input",
       dtype: "float32",
       steps: steps ?? 16,

@@ -2,7 +2,7 @@
 // N, the mean per-sample distance between a model's N-step samples and the exact mixture
 // teacher's 1024-step DDIM samples from the same noise z_1 and labels.
 import { Generator, keep, randn, tidy, type Tensor } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
+import type { CondDenoiser } from "../diffusion/denoiser.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import { meanDistance, slicedWasserstein } from "./vector-metrics.js";
@@ -49,20 +49,20 @@ export function tableInputs(mixture: GaussianMixture, n: number, seed: number): 
 /** The exact teacher's guided DDIM samples (referenceSteps, default 1024) for each w, from tableInputs(n, seed). */
 export function referenceSamples(mixture: GaussianMixture, ws: number[], opts: { n?: number; seed?: number; referenceSteps?: number } = {}): Map<number, Tensor> {
   const { z, labels } = tableInputs(mixture, opts.n ?? 1000, opts.seed ?? 0);
-  const out = new Map(ws.map((w) => [w, keep(sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }))]));
+  const out = new Map(ws.map((w) => [w, keep(sampleGuided(mixture, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, cond: { labels } }))]));
   z.dispose();
   labels.dispose();
   return out;
 }
 
 /** Mean distance of `model`'s samples to the exact teacher's reference map, per (w, N). */
-export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: ErrorTableOptions): ErrorCell[] {
+export function ddimErrorTable(model: CondDenoiser, mixture: GaussianMixture, opts: ErrorTableOptions): ErrorCell[] {
   const n = opts.n ?? 1000;
   const { z, labels } = tableInputs(mixture, n, opts.seed ?? 0);
   const cells: ErrorCell[] = [];
   for (const w of opts.ws) {
     const given = opts.references?.get(w);
-    const reference = given ?? keep(sampleGuided(mixture.denoiser, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, nullLabel: mixture.nullLabel, labels }));
+    const reference = given ?? keep(sampleGuided(mixture, z, { sampler: "ddim", steps: opts.referenceSteps ?? 1024, w, cond: { labels } }));
     for (const steps of opts.steps) {
       const distance = tidy(() => {
         const x = sampleGuided(model, z.to(opts.modelDType ?? "float64"), {
@@ -70,8 +70,7 @@ export function ddimErrorTable(model: Denoiser, mixture: GaussianMixture, opts: 
           steps,
           w,
           guidance: opts.guidance,
-          nullLabel: mixture.nullLabel,
-          labels,
+          cond: { labels },
           seed: opts.seed,
         });
         return [meanDistance(x, reference), slicedWasserstein(x, reference, { projections: 128 })];

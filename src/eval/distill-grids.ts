@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cat, noGrad, tidy, type Tensor } from "../engine/index.js";
 import { FewstepError } from "../engine/errors.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
 import { sampleGuided } from "../diffusion/sample.js";
 import { loadModel } from "../io/load-model.js";
 import type { DenoiserModel } from "../nn/model.js";
@@ -53,11 +54,11 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
     const K = teacher.config.numClasses;
     const shape = teacher.exampleShape;
     const rows: { label: string; run: (z: Tensor, labels: Tensor, w: number) => Tensor }[] = [
-      ...teacherSteps.map((n) => ({ label: `teacher DDIM ${n}`, run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(teacher.denoiser, z, { sampler: "ddim", steps: n, w, guidance: "teacher", nullLabel: K, labels }) })),
+      ...teacherSteps.map((n) => ({ label: `teacher DDIM ${n}`, run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(denoiserOf(teacher), z, { sampler: "ddim", steps: n, w, guidance: "teacher", cond: { labels } }) })),
       ...students.flatMap(({ n, model }) =>
         (["ddim", "stochastic"] as const).map((sampler) => ({
           label: `student N=${n} ${sampler === "ddim" ? "DDIM" : "stoch."}`,
-          run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(model.denoiser, z, { sampler, steps: n, w, guidance: "input", nullLabel: K, labels, seed: o.seed ?? 0 }),
+          run: (z: Tensor, labels: Tensor, w: number) => sampleGuided(denoiserOf(model), z, { sampler, steps: n, w, guidance: "input", cond: { labels }, seed: o.seed ?? 0 }),
         })),
       ),
     ];

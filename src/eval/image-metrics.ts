@@ -13,7 +13,8 @@
 // - guidance as the model is built for: a teacher combines two predictions ("teacher"), a
 //   stage-one or stage-two student takes w as an input ("input").
 import { ConfigError, Generator, ShapeError, cat, noGrad, randn, tensor, tidy, type Device, type Tensor } from "../engine/index.js";
-import type { Denoiser } from "../diffusion/denoiser.js";
+import type { CondDenoiser } from "../diffusion/denoiser.js";
+import { checkDistilledFor, type DistillMetadata } from "../distill/metadata.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import type { ImageClassifier } from "../nn/classifier.js";
 import type { FeatureNetwork } from "./feature-network.js";
@@ -84,7 +85,7 @@ export function scoreImages(classifier: ImageClassifier, images: Tensor, referen
 export interface EvalModel {
   /** Shown in tables and plots, e.g. "teacher", "student-N4". */
   name: string;
-  denoiser: Denoiser;
+  model: CondDenoiser;
   /** [C, S, S] */
   exampleShape: number[];
   numClasses: number;
@@ -94,7 +95,7 @@ export interface EvalModel {
    * A distilled student's facts (checkpoint metadata.distill): a stage-two student runs only its
    * own N; both stages only w in [wMin, wMax]. null for a teacher.
    */
-  distill: { stage: "one" | "two"; steps: number | null; wMin: number; wMax: number } | null;
+  distill: DistillMetadata | null;
   /** Where the model's parameters live; its noise is drawn on the CPU and moved there. @default "cpu" */
   device?: Device;
 }
@@ -142,13 +143,7 @@ export function evalInputs(n: number, exampleShape: number[], numClasses: number
  * @throws ConfigError / ShapeError naming the model and the fix
  */
 export function checkEvalRequest(model: EvalModel, network: FeatureNetwork, steps: number, w: number): void {
-  const d = model.distill;
-  if (d?.stage === "two" && d.steps !== null && steps !== d.steps) {
-    throw new ConfigError(`${model.name} is a stage-two student distilled for N = ${d.steps} steps; it cannot be evaluated at N = ${steps} (use its student-N${steps} checkpoint)`);
-  }
-  if (d && (w < d.wMin - 1e-9 || w > d.wMax + 1e-9)) {
-    throw new ConfigError(`${model.name} was distilled for w in [${d.wMin}, ${d.wMax}]; it cannot be evaluated at w = ${w}`);
-  }
+  checkDistilledFor(model.distill, model.name, { w, steps });
   const why = network.incompatibility(model.exampleShape);
   if (why) throw new ShapeError(`${model.name} makes images [${model.exampleShape}] but ${why}`);
   if (!Number.isInteger(steps) || steps < 1) throw new ConfigError(`steps must be a positive integer, got ${steps}`);
@@ -185,13 +180,12 @@ export async function evaluateModel(model: EvalModel, o: EvaluateOptions): Promi
           const device = model.device ?? "cpu";
           // the same noise on every device: drawn on the CPU (evalInputs), then moved
           const onDevice = (t: Tensor) => (device === "cpu" ? t : t.to({ device }));
-          const x = sampleGuided(model.denoiser, onDevice(z.narrow(0, start, size)), {
+          const x = sampleGuided(model.model, onDevice(z.narrow(0, start, size)), {
             sampler: o.sampler,
             steps: o.steps,
             w: o.w,
             guidance: model.guidance,
-            nullLabel: model.numClasses,
-            labels: onDevice(labels.narrow(0, start, size)),
+            cond: { labels: onDevice(labels.narrow(0, start, size)) },
             // a stochastic sampler's noise: a different stream per batch, the same for every cell
             seed: seed * 65_536 + batch + 1,
           });

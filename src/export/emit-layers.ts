@@ -5,6 +5,7 @@
 import type { Tensor } from "../engine/index.js";
 import { LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import { fourierFrequencies } from "../nn/layers.js";
+import type { Prediction } from "../nn/model.js";
 import type { GraphBuilder } from "./graph-builder.js";
 
 /**
@@ -157,13 +158,15 @@ export function conditionEmbedding(g: GraphBuilder, ws: WeightSource, io: { lamb
 }
 
 /**
- * The ONNX output x-hat from the network's raw output: itself for "x" prediction, and for "v"
- * x-hat = alpha z - sigma v-hat (schedule.ts xFromV), alpha and sigma reshaped to [n, 1, ...].
+ * The ONNX output x-hat from the network's raw output (diffusion/parameterization.ts): itself for
+ * "x" prediction, x-hat = alpha z - sigma v-hat for "v" (schedule.ts xFromV) and
+ * (z - sigma eps-hat) / alpha for "eps" (xFromEps), alpha and sigma reshaped to [n, 1, ...].
  */
-export function toXHat(g: GraphBuilder, io: { z: string; raw: string; lambda: string }, prediction: "x" | "v", exampleRank: number): string {
+export function toXHat(g: GraphBuilder, io: { z: string; raw: string; lambda: string }, prediction: Prediction, exampleRank: number): string {
   if (prediction === "x") return io.raw;
   const { alpha, sigma } = alphaSigma(g, io.lambda);
   const axes = g.constInt64(Array.from({ length: exampleRank }, (_, k) => k + 1));
   const column = (v: string) => g.op("Unsqueeze", [v, axes]);
+  if (prediction === "eps") return g.op("Div", [g.op("Sub", [io.z, g.op("Mul", [io.raw, column(sigma)])]), column(alpha)], {}, "x_hat");
   return g.op("Sub", [g.op("Mul", [io.z, column(alpha)]), g.op("Mul", [io.raw, column(sigma)])], {}, "x_hat");
 }

@@ -15,9 +15,11 @@ import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
 import { LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
 import { ConfigError } from "../engine/index.js";
+import { distillMetadata } from "../distill/metadata.js";
 import type { DenoiserModel } from "../nn/model.js";
+import type { ConfigOf, ModelKind, ModelMetadata } from "../nn/registry.js";
 import { WeightSource } from "./emit-layers.js";
-import { emitMlpDenoiser } from "./emit-mlp.js";
+import { emitMlpDenoiser, type DenoiserInputs } from "./emit-mlp.js";
 import { emitUNet } from "./emit-unet.js";
 import { GraphBuilder } from "./graph-builder.js";
 import { FEWSTEP_ONNX_FORMAT, type FewstepOnnxMetadata } from "../portable/onnx-metadata.js";
@@ -63,12 +65,38 @@ export interface ExportInfo {
   wRange?: [number, number] | null;
 }
 
+/** Emits a denoiser's x-hat into the graph; returns the output's name. */
+type Emitter<K extends ModelKind> = (g: GraphBuilder, ws: WeightSource, config: ConfigOf<K>, io: DenoiserInputs) => string;
+
+/**
+ * One entry per model kind (the mapped type makes the compiler ask for a new kind): its emitter,
+ * or why it is not exported.
+ */
+const EMITTERS: { [K in ModelKind]: Emitter<K> | { notExported: string } } = {
+  "mlp-denoiser": emitMlpDenoiser,
+  unet: (g, ws, config, io) => {
+    const unsupported = [config.contextDim > 0 && "cross-attention to a text context", config.condChannels > 0 && "condition image channels", config.pooledDim > 0 && "a pooled text vector"].filter(Boolean);
+    if (unsupported.length > 0) throw new ConfigError(`ONNX export: this U-Net has ${unsupported.join(" and ")}, which the export contract (z, t, class, w) does not carry yet`);
+    return emitUNet(g, ws, config, io);
+  },
+  classifier: { notExported: "a classifier is a feature network for FID/IS, not a denoiser; fewstep exports denoisers only" },
+};
+
+function emitDenoiser(g: GraphBuilder, ws: WeightSource, meta: ModelMetadata, io: DenoiserInputs): string {
+  const emitter = EMITTERS[meta.kind] as Emitter<ModelKind> | { notExported: string } | undefined;
+  if (emitter === undefined) throw new ConfigError(`ONNX export: unknown model kind ${JSON.stringify(meta.kind)}`);
+  if ("notExported" in emitter) throw new ConfigError(`ONNX export: ${emitter.notExported}`);
+  if (meta.kind === "mlp-denoiser" && meta.config.pooledDim > 0) throw new ConfigError("ONNX export: this MLP takes a pooled text vector, which the export contract (z, t, class, w) does not carry yet");
+  return emitter(g, ws, meta.config as never, io);
+}
+
 /**
  * The ONNX model of a denoiser's forward (x-hat), with a dynamic batch dimension "batch".
  * @throws Error when the graph would not use every parameter of the model (an emitter out of step with nn/)
  */
 export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxExport {
   const meta = model.metadata();
+  const config = model.config;
   const example = model.exampleShape;
   const g = new GraphBuilder();
   const batch = "batch";
@@ -77,11 +105,11 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
     { name: "t", type: "float32", shape: [batch] },
     { name: "class", type: "int64", shape: [batch] },
   ];
-  if (meta.config.wInput) inputs.push({ name: "w", type: "float32", shape: [batch] });
+  if (config.wInput) inputs.push({ name: "w", type: "float32", shape: [batch] });
   for (const input of inputs) g.input(input.name, input.type as "float32" | "int64", input.shape);
-  const io = { z: "z", t: "t", labels: "class", w: meta.config.wInput ? "w" : null };
+  const io = { z: "z", t: "t", labels: "class", w: config.wInput ? "w" : null };
   const ws = WeightSource.of(model.named(), model.store.prefix);
-  const xHat = meta.kind === "mlp-denoiser" ? emitMlpDenoiser(g, ws, meta.config, io) : emitUNet(g, ws, meta.config, io);
+  const xHat = emitDenoiser(g, ws, meta, io);
   const unused = ws.unused();
   if (unused.length > 0) throw new Error(`ONNX export: the graph leaves out parameters ${unused.join(", ")}; the exporter does not match the ${meta.kind} forward`);
   const output = { name: "x_hat", type: "float32", shape: [batch, ...example] };
@@ -91,11 +119,11 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
     format: FEWSTEP_ONNX_FORMAT,
     kind: meta.kind,
     exampleShape: example,
-    numClasses: meta.config.numClasses,
+    numClasses: config.numClasses,
     ...(info.classNames ? { classNames: info.classNames } : {}),
-    wInput: meta.config.wInput,
-    wMax: meta.config.wMax,
-    prediction: meta.config.prediction,
+    wInput: config.wInput,
+    wMax: config.wMax,
+    prediction: config.prediction,
     schedule: { type: "cosine-logsnr", lambdaMin: LAMBDA_MIN, lambdaMax: LAMBDA_MAX },
     steps: info.steps ?? null,
     source: info.source,
@@ -108,7 +136,7 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
     opset: ONNX_OPSET,
     producerName: "fewstep",
     producerVersion: fewstepVersion(),
-    docString: `fewstep ${meta.kind} denoiser: x_hat(z, t, class${meta.config.wInput ? ", w" : ""}); exported from ${info.source}`,
+    docString: `fewstep ${meta.kind} denoiser: x_hat(z, t, class${config.wInput ? ", w" : ""}); exported from ${info.source}`,
     metadata: { [FEWSTEP_METADATA_KEY]: JSON.stringify(metadata) },
   });
   return { bytes, metadata, inputs, output, opset: ONNX_OPSET, parameterCount: g.parameterCount };
@@ -125,16 +153,16 @@ export function exportCheckpointToOnnx(path: string, opts: { classNames?: string
   let info: ExportInfo;
   try {
     model = modelFromCheckpoint(path, checkpoint);
-    const m = checkpoint.metadata as { distill?: { stage?: string; steps?: unknown; wMin?: unknown; wMax?: unknown }; dataset?: { classNames?: unknown }; weightsFrom?: { weights?: unknown } };
-    const distill = m.distill && (m.distill.stage === "one" || m.distill.stage === "two") ? m.distill : null;
+    const m = checkpoint.metadata as { dataset?: { classNames?: unknown }; weightsFrom?: { weights?: unknown } };
+    const distill = distillMetadata(checkpoint.metadata);
     const names = m.dataset?.classNames;
     info = {
       source: basename(path),
       // a weights file (fewstep weights) holds the EMA averages as plain parameters and says so
       weights: checkpoint.ema ? "ema" : m.weightsFrom?.weights === "ema" ? "ema" : "params",
-      steps: distill && typeof distill.steps === "number" ? distill.steps : null,
+      steps: distill?.steps ?? null,
       classNames: opts.classNames ?? (Array.isArray(names) && names.every((n) => typeof n === "string") ? (names as string[]) : undefined),
-      wRange: distill && typeof distill.wMin === "number" && typeof distill.wMax === "number" ? [distill.wMin, distill.wMax] : null,
+      wRange: distill ? [distill.wMin, distill.wMax] : null,
     };
   } finally {
     disposeCheckpoint(checkpoint);

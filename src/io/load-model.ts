@@ -5,7 +5,8 @@
 // starts with its last layer at zero, so the student computes exactly the teacher's x-hat at every w.
 import { ConfigError, type Device } from "../engine/index.js";
 import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
-import { buildModel, resolveModelMetadata, MODEL_KINDS, type DenoiserModel, type ModelMetadata } from "../nn/model.js";
+import type { DenoiserModel } from "../nn/model.js";
+import { buildDenoiser, isDenoiserMetadata, isModelKind, kindsOfRole, resolveModelMetadata, MODEL_KINDS, type ModelMetadata } from "../nn/registry.js";
 import { ParamStore } from "../nn/param-store.js";
 import { disposeCheckpoint, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { CheckpointError } from "./errors.js";
@@ -29,11 +30,11 @@ export interface LoadModelOptions {
 /** The model description saved under metadata.model by trainers, checked and resolved. */
 export function modelMetadataFromCheckpoint(path: string, metadata: Record<string, unknown>): ModelMetadata {
   const model = metadata.model as { kind?: unknown; config?: unknown } | undefined;
-  if (!model || typeof model !== "object" || !MODEL_KINDS.includes(model.kind as never) || typeof model.config !== "object" || model.config === null) {
+  if (!model || typeof model !== "object" || !isModelKind(model.kind) || typeof model.config !== "object" || model.config === null) {
     throw new CheckpointError(`${path}: not a fewstep model checkpoint: metadata.model must be { kind: ${MODEL_KINDS.map((k) => `"${k}"`).join(" | ")}, config }, got ${JSON.stringify(model)?.slice(0, 120)}`);
   }
   try {
-    return resolveModelMetadata(model as { kind: string; config: Record<string, unknown> });
+    return resolveModelMetadata(model as { kind: unknown; config: Record<string, unknown> });
   } catch (err) {
     throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
   }
@@ -42,10 +43,13 @@ export function modelMetadataFromCheckpoint(path: string, metadata: Record<strin
 /** Builds the model of an already loaded checkpoint (does not dispose it). */
 export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: LoadModelOptions = {}): DenoiserModel {
   const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata);
+  if (!isDenoiserMetadata(meta) || meta.kind === "classifier") {
+    throw new CheckpointError(`${path}: holds a ${meta.kind}, not a denoiser (${kindsOfRole("denoiser").join(", ")})`);
+  }
   if (opts.wInput === false && meta.config.wInput) {
     throw new ConfigError(`${path}: the checkpoint's model takes w (a stage-one student); it cannot be loaded without its w input`);
   }
-  const model = buildModel(new ParamStore({ seed: opts.seed ?? 0, device: opts.device ?? "cpu" }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
+  const model = buildDenoiser(new ParamStore({ seed: opts.seed ?? 0, device: opts.device ?? "cpu" }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
   const weights = !opts.ignoreEma && checkpoint.ema ? checkpoint.ema : checkpoint.params;
   try {
     model.loadWeights(weights);

@@ -14,6 +14,7 @@
 import { dropout, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
 import { Conv2d, GroupNorm, Linear } from "./layers.js";
 import type { ParamStore } from "./param-store.js";
+import type { Model, ModelKindEntry } from "./model.js";
 
 export interface ClassifierConfig {
   /** Image channels (1 for Fashion-MNIST). */
@@ -89,7 +90,8 @@ export interface ClassifierOutputs {
   logits: Tensor;
 }
 
-export class ImageClassifier {
+export class ImageClassifier implements Model {
+  readonly kind = "classifier" as const;
   readonly store: ParamStore;
   readonly config: ClassifierConfig;
   /** Dropout (when config.dropout > 0) is active only while training, masks from dropoutGenerator. */
@@ -181,3 +183,11 @@ export class ImageClassifier {
     this.store.dispose();
   }
 }
+
+/** The registry entry of this kind (nn/registry.ts). */
+export const CLASSIFIER_KIND: ModelKindEntry<ClassifierConfig, ImageClassifier> = {
+  role: "classifier",
+  resolveConfig: (raw) => resolveClassifierConfig(raw as Partial<ClassifierConfig> & { channels: number; size: number; numClasses: number }),
+  build: (store, config) => new ImageClassifier(store, config),
+  describe: (c) => `image classifier: [${c.channels}, ${c.size}, ${c.size}] -> ${c.numClasses} classes, ${c.featureDim}-d features`,
+};

@@ -1,25 +1,20 @@
-// Class-conditional MLP denoiser for vector data: x-hat(z_t, t, c[, w]) (DESIGN.md section 4).
-// Notation: z = z_t [n, D]; lambda = log-SNR(t); alpha, sigma = alpha_t, sigma_t;
-// v = alpha eps - sigma x, so x-hat = alpha z - sigma v-hat (schedule.ts xFromV).
+// Class-conditional MLP denoiser network for vector data (DESIGN.md section 4). It returns its raw
+// output (v-hat or x-hat per `prediction`); diffusion/parameterization.ts turns it into x-hat and
+// maps t to the noise input u, so the network knows nothing of the schedule.
+// Notation: z = z_t [n, D]; u = the noise level in [0, 1] (normalised log-SNR).
 //
-//   e   = timeMlp(fourier(lambda(t))) + classEmbed[c] (+ wMlp(fourier(w / wMax)) for students)
+//   e   = condEmbed(u, c[, w])                      (cond-embedding.ts, shared with the U-Net)
 //   h_0 = input(z);  h_{k+1} = h_k + fc2(silu(fc1(layerNorm(h_k)) + emb(silu(e))))
-//   out = output(silu(layerNorm(h_depth)));  x-hat = out ("x") or alpha z - sigma out ("v")
-//
-// The w path is stage one's (Meng et al. 2023; DESIGN.md section 4): w enters like t, through
-// Fourier features and a small MLP added to the time embedding. Its last layer starts at zero, so a
-// stage-one student built from a teacher computes exactly the teacher's x-hat at any w.
-//
-// Layering note: this file imports diffusion/schedule.ts and diffusion/denoiser.ts (types), two
-// leaf files that import only the engine, because "x" / "v" output conversion is part of the model.
-import { cat, embedding, keep, layerNorm, ones, randn, tensor, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
-import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
-import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { EmbedMlp, Linear, fourierFrequencies } from "./layers.js";
+//   out = output(silu(layerNorm(h_depth)))
+import { layerNorm, ones, tidy, zeros, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
+import { CondEmbedding, W_PATH_PREFIX } from "./cond-embedding.js";
+import type { Cond } from "./condition.js";
+import { Linear } from "./layers.js";
+import type { DenoiserModel, ModelKindEntry, Prediction } from "./model.js";
+import { PREDICTIONS, withDefaults } from "./model.js";
 import type { ParamStore } from "./param-store.js";
 
-/** What the network's D outputs mean: the clean data ("x") or the velocity v ("v"). */
-export type Prediction = "x" | "v";
+export type { Prediction };
 
 /** Architecture of an MlpDenoiser; saved in checkpoints (JSON) so the model can be rebuilt. */
 export interface MlpDenoiserConfig {
@@ -33,12 +28,14 @@ export interface MlpDenoiserConfig {
   depth: number;
   /** Number of Fourier frequencies for t (and w): 2x this many sin/cos features. @default 16 */
   fourierFeatures: number;
-  /** What the network outputs; forward() always returns x-hat. @default "v" */
+  /** What the network outputs ("x", "v" or "eps"); the parameterization wrapper returns x-hat. @default "v" */
   prediction: Prediction;
   /** Whether the model takes the guidance weight w (stage-one students). @default false */
   wInput: boolean;
   /** w is divided by this before its Fourier features, so the usual w range maps to about [0, 1]. @default 4 */
   wMax: number;
+  /** Width of a pooled text vector added to the condition embedding; 0: none. @default 0 */
+  pooledDim: number;
 }
 
 /**
@@ -63,6 +60,8 @@ export const MLP_DENOISER_DEFAULTS = {
   // Guidance weights of interest lie in [0, 4] (the paper's w range), so w / 4 is in [0, 1],
   // the range the shared Fourier frequencies are laid out for.
   wMax: 4,
+  // Class-conditional by default; a text model sets the width of its pooled vector.
+  pooledDim: 0,
 } as const;
 
 
@@ -71,17 +70,8 @@ export const MLP_DENOISER_DEFAULTS = {
  * @throws ConfigError listing each invalid field
  */
 export function resolveMlpDenoiserConfig(config: Partial<MlpDenoiserConfig> & { dim: number; numClasses: number }): MlpDenoiserConfig {
-  const known = new Set(["dim", "numClasses", "hidden", "depth", "fourierFeatures", "prediction", "wInput", "wMax"]);
-  const r: MlpDenoiserConfig = {
-    dim: config.dim,
-    numClasses: config.numClasses,
-    hidden: config.hidden ?? MLP_DENOISER_DEFAULTS.hidden,
-    depth: config.depth ?? MLP_DENOISER_DEFAULTS.depth,
-    fourierFeatures: config.fourierFeatures ?? MLP_DENOISER_DEFAULTS.fourierFeatures,
-    prediction: config.prediction ?? MLP_DENOISER_DEFAULTS.prediction,
-    wInput: config.wInput ?? MLP_DENOISER_DEFAULTS.wInput,
-    wMax: config.wMax ?? MLP_DENOISER_DEFAULTS.wMax,
-  };
+  const known = new Set(["dim", "numClasses", ...Object.keys(MLP_DENOISER_DEFAULTS)]);
+  const r: MlpDenoiserConfig = withDefaults(MLP_DENOISER_DEFAULTS, config);
   const bad: string[] = [];
   const posInt = (name: keyof MlpDenoiserConfig, min: number) => {
     const v = r[name];
@@ -93,7 +83,8 @@ export function resolveMlpDenoiserConfig(config: Partial<MlpDenoiserConfig> & { 
   posInt("hidden", 1);
   posInt("depth", 0);
   posInt("fourierFeatures", 1);
-  if (r.prediction !== "x" && r.prediction !== "v") bad.push(`prediction must be "x" or "v", got ${JSON.stringify(r.prediction)}`);
+  posInt("pooledDim", 0);
+  if (!PREDICTIONS.includes(r.prediction)) bad.push(`prediction must be one of ${PREDICTIONS.map((p) => `"${p}"`).join(", ")}, got ${JSON.stringify(r.prediction)}`);
   if (typeof r.wInput !== "boolean") bad.push(`wInput must be true or false, got ${JSON.stringify(r.wInput)}`);
   if (typeof r.wMax !== "number" || !(r.wMax > 0) || !Number.isFinite(r.wMax)) bad.push(`wMax must be a positive number, got ${JSON.stringify(r.wMax)}`);
   if (bad.length > 0) throw new ConfigError(`MlpDenoiser config: ${bad.join("; ")}`);
@@ -134,12 +125,11 @@ class ResBlock {
   }
 }
 
-/** Prefix of every w-path parameter name. */
-export const W_PATH_PREFIX = "w_embed.";
+export { W_PATH_PREFIX };
 
 /**
- * An MLP denoiser for class-conditional vector data. `forward` (and `denoiser`) return x-hat,
- * so the model is a `Denoiser` for every sampler, guidance wrapper and distillation stage.
+ * An MLP denoiser network for class-conditional vector data: `forwardRaw(z, u, cond)` is the raw
+ * output; diffusion/parameterization.ts `denoiserOf(model)` makes it a Denoiser returning x-hat.
  *
  * Parameter names (PyTorch style, under the store's prefix): `input`, `time_embed.{0,2}`,
  * `class_embed.weight` ([numClasses + 1, hidden]; the last row is the null class),
@@ -150,26 +140,21 @@ export const W_PATH_PREFIX = "w_embed.";
  *
  * @example
  * const model = new MlpDenoiser(new ParamStore({ seed: 0 }), { dim: 2, numClasses: 2 });
- * const xHat = model.forward(z, t, { labels });
+ * const xHat = denoiserOf(model).denoiser(z, t, { labels });
  */
-export class MlpDenoiser {
+export class MlpDenoiser implements DenoiserModel {
+  readonly kind = "mlp-denoiser" as const;
   readonly store: ParamStore;
-  /** The model as a Denoiser function (z, t, cond) => x-hat. */
-  readonly denoiser: Denoiser = (z, t, cond) => this.forward(z, t, cond);
   /** The MLP has no dropout: these exist for the DenoiserModel interface (nn/model.ts) and change nothing. */
   training = false;
   dropoutGenerator: Generator | null = null;
 
   private readonly input: Linear;
-  private readonly timeEmbed: EmbedMlp;
-  private readonly classEmbed: Tensor;
+  private readonly condEmbed: CondEmbedding;
   private readonly blocks: ResBlock[];
   private readonly outNorm: LayerNorm;
   private readonly output: Linear;
-  private wEmbed: EmbedMlp | null = null;
   private readonly cfg: MlpDenoiserConfig;
-  /** Fourier frequencies [F]: a fixed buffer, not a parameter (never trained, not in the store). */
-  private readonly freqs: Tensor;
 
   /**
    * Creates the parameters in `store` (drawing from its generator). The w path is created last,
@@ -179,27 +164,22 @@ export class MlpDenoiser {
     const c = resolveMlpDenoiserConfig(config);
     this.store = store;
     this.cfg = { ...c, wInput: false };
-    const F = c.fourierFeatures;
     this.input = new Linear(store.sub("input"), c.dim, c.hidden);
-    this.timeEmbed = new EmbedMlp(store.sub("time_embed"), 2 * F, c.hidden);
-    // N(0, 1) rows, as torch.nn.Embedding; one extra row for the null class.
-    this.classEmbed = store.sub("class_embed").param("weight", (g) => randn([c.numClasses + 1, c.hidden], g));
+    this.condEmbed = new CondEmbedding(store, c.hidden, c);
     this.blocks = Array.from({ length: c.depth }, (_, k) => new ResBlock(store.sub("blocks").sub(k), c.hidden));
     this.outNorm = new LayerNorm(store.sub("out_norm"), c.hidden);
     this.output = new Linear(store.sub("output"), c.hidden, c.dim);
-    this.freqs = keep(tensor(fourierFrequencies(F), { device: this.input.weight.device }));
     if (c.wInput) this.addWInput();
   }
 
   /**
    * Adds the guidance-weight input (stage one): `w_embed.0` random, `w_embed.2` zero, so the
-   * model's x-hat is unchanged for every w until training moves it. Parameters join the store,
+   * model's output is unchanged for every w until training moves it. Parameters join the store,
    * so build the optimizer after this call.
    * @throws ConfigError when the model already takes w
    */
   addWInput(): this {
-    if (this.wEmbed) throw new ConfigError("MlpDenoiser.addWInput: the model already takes w");
-    this.wEmbed = new EmbedMlp(this.store.sub("w_embed"), 2 * this.cfg.fourierFeatures, this.cfg.hidden, { zeroLast: true });
+    this.condEmbed.addWInput();
     this.cfg.wInput = true;
     return this;
   }
@@ -214,10 +194,8 @@ export class MlpDenoiser {
     return { ...this.cfg };
   }
 
-  /** Full names of the w-path parameters (empty without a w input). */
-  wPathNames(): string[] {
-    const prefix = this.store.prefix ? `${this.store.prefix}.${W_PATH_PREFIX}` : W_PATH_PREFIX;
-    return [...this.store.named().keys()].filter((k) => k.startsWith(prefix));
+  get prediction(): Prediction {
+    return this.cfg.prediction;
   }
 
   /** The store's parameters, by full name (live references). */
@@ -230,64 +208,32 @@ export class MlpDenoiser {
     return this.store.parameters();
   }
 
-  /** sin/cos features [n, 2F] of u [n] (expected in about [0, 1]). */
-  private fourier(u: Tensor): Tensor {
-    const angles = u.unsqueeze(1).mul(this.freqs);
-    return cat([angles.sin(), angles.cos()], 1);
+  /** The null condition of each example (the null class; w unchanged). */
+  nullCond(cond: Cond): Cond {
+    return this.condEmbed.nullCond(cond);
   }
 
-  /** t or w in the weights' dtype, so a float64 t neither fails nor promotes x-hat to float64. */
-  private asWeightDtype(x: Tensor): Tensor {
-    return x.dtype === this.freqs.dtype ? x : x.to(this.freqs.dtype);
-  }
-
-  /** The condition embedding e [n, hidden] (before the blocks' SiLU). */
-  private embed(t: Tensor, cond: Cond): Tensor {
-    // Fourier features of lambda(t) mapped to [0, 1], not of t: the posterior mean moves on a
-    // log-SNR scale, and near t = 0 the cosine schedule sweeps lambda from 20 to 5 within
-    // t < 0.05, which t-features would need very high frequencies to resolve.
-    const u = logSnrTensor(this.asWeightDtype(t)).sub(LAMBDA_MIN).div(LAMBDA_MAX - LAMBDA_MIN);
-    let e = this.timeEmbed.forward(this.fourier(u)).add(embedding(this.classEmbed, cond.labels));
-    if (this.wEmbed) {
-      e = e.add(this.wEmbed.forward(this.fourier(this.asWeightDtype(cond.w!).div(this.cfg.wMax)))); // adds exactly 0 at init
-    }
-    return e;
-  }
-
-  private check(z: Tensor, t: Tensor, cond: Cond): void {
+  private check(z: Tensor, u: Tensor, cond: Cond): void {
     const n = z.shape[0];
     const want = (what: string, got: number[], expected: number[]) => {
       if (got.join() !== expected.join()) throw new ShapeError(`MlpDenoiser.forward: ${what} has shape [${got}] but z [${z.shape}] needs [${expected}]`);
     };
     if (z.ndim !== 2 || z.shape[1] !== this.cfg.dim) throw new ShapeError(`MlpDenoiser.forward: z has shape [${z.shape}] but the model needs [n, ${this.cfg.dim}]`);
-    want("t", t.shape, [n]);
-    want("cond.labels", cond.labels.shape, [n]);
-    if (this.wEmbed) {
-      if (!cond.w) throw new ShapeError(`MlpDenoiser.forward: this model takes the guidance weight: pass cond.w with shape [${n}]`);
-      want("cond.w", cond.w.shape, [n]);
-    }
+    want("t", u.shape, [n]);
+    if (cond.labels) want("cond.labels", cond.labels.shape, [n]);
+    if (this.condEmbed.takesW && cond.w) want("cond.w", cond.w.shape, [n]);
     // A model without a w input ignores cond.w, so wrappers may pass a student's condition through.
   }
 
-  /** The raw network output [n, D]: v-hat for prediction "v", x-hat for "x". */
-  forwardRaw(z: Tensor, t: Tensor, cond: Cond): Tensor {
-    this.check(z, t, cond);
+  /** The raw network output [n, D] (v-hat, x-hat or eps-hat per `prediction`) at noise level u [n]. */
+  forwardRaw(z: Tensor, u: Tensor, cond: Cond): Tensor {
+    this.check(z, u, cond);
     // The intermediates' handles are freed here; autograd keeps what backward needs natively.
     return tidy(() => {
-      const e = this.embed(t, cond).silu();
+      const e = this.condEmbed.forward(u, cond, "MlpDenoiser.forward").silu();
       let h = this.input.forward(z);
       for (const block of this.blocks) h = block.forward(h, e);
       return this.output.forward(this.outNorm.forward(h).silu());
-    });
-  }
-
-  /** x-hat(z_t, t, cond) [n, D]. z [n, D]; t [n] float in [0, 1]; labels [n] int64 (numClasses = null); w [n] if wInput. */
-  forward(z: Tensor, t: Tensor, cond: Cond): Tensor {
-    return tidy(() => {
-      const out = this.forwardRaw(z, t, cond);
-      if (this.cfg.prediction === "x") return out;
-      const { alpha, sigma } = alphaSigmaTensor(this.asWeightDtype(t));
-      return xFromV(z, out, alpha.unsqueeze(1), sigma.unsqueeze(1));
     });
   }
 
@@ -307,9 +253,22 @@ export class MlpDenoiser {
     return { kind: "mlp-denoiser", config: this.config };
   }
 
-  /** Frees the frequency buffer and every parameter of the store (the model owns its store). */
+  /** Frees the embedding's buffers and every parameter of the store (the model owns its store). */
   dispose(): void {
-    this.freqs.dispose();
+    this.condEmbed.dispose();
     this.store.dispose();
   }
 }
+
+/** The registry entry of this kind (nn/registry.ts). */
+export const MLP_DENOISER_KIND: ModelKindEntry<MlpDenoiserConfig, MlpDenoiser> = {
+  role: "denoiser",
+  resolveConfig: (raw) => resolveMlpDenoiserConfig(raw as Partial<MlpDenoiserConfig> & { dim: number; numClasses: number }),
+  build: (store, config) => new MlpDenoiser(store, config),
+  describe: (c) => `MLP denoiser: vectors [${c.dim}], ${c.numClasses} classes, ${c.depth} blocks x ${c.hidden}, ${c.prediction}-prediction${c.wInput ? ", takes w" : ""}`,
+  defaultFor: (shape) => shape.length === 1,
+  forData: (data, settings) => {
+    if (data.exampleShape.length !== 1) throw new ConfigError(`the MLP takes vectors but the data's examples have shape [${data.exampleShape}]; use architecture "unet" for images`);
+    return resolveMlpDenoiserConfig({ ...settings, dim: data.exampleShape[0], numClasses: data.numClasses });
+  },
+};

@@ -1,13 +1,16 @@
-// A U-Net image denoiser in the style of DDPM/ADM (Ho et al. 2020; Dhariwal & Nichol 2021):
-// residual blocks with GroupNorm and SiLU, the condition (time, class and, for students, w)
-// applied as FiLM scale and shift, self-attention at the low resolutions, dropout, strided-conv
-// downsampling and nearest upsampling with skip connections. The same module is a teacher
-// (class plus a null class) and a stage-one student (plus a w path whose last layer starts at
-// zero, so the student starts as the teacher). Output: x or v prediction, returned as x-hat.
-import { cat, dropout, embedding, interpolateNearest, keep, noGrad, randn, tensor, tidy, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
-import { alphaSigmaTensor, logSnrTensor, xFromV, LAMBDA_MAX, LAMBDA_MIN } from "../diffusion/schedule.js";
-import type { Cond, Denoiser } from "../diffusion/denoiser.js";
-import { Conv2d, EmbedMlp, GroupNorm, Linear, fourierFrequencies } from "./layers.js";
+// A U-Net image denoiser network in the style of DDPM/ADM (Ho et al. 2020; Dhariwal & Nichol 2021):
+// residual blocks with GroupNorm and SiLU, the condition embedding (cond-embedding.ts: noise level,
+// class, pooled text and, for students, w) applied as FiLM scale and shift, self-attention at the
+// low resolutions (plus cross-attention to a text context when contextDim > 0), dropout,
+// strided-conv downsampling and nearest upsampling with skip connections; extra condition image
+// channels (an inpainting mask and masked image) are concatenated to z. The same module is a
+// teacher and a stage-one student (a w path whose last layer starts at zero). It returns its raw
+// output; diffusion/parameterization.ts turns it into x-hat.
+import { cat, dropout, interpolateNearest, noGrad, tidy, ConfigError, ShapeError, type Generator, type Tensor } from "../engine/index.js";
+import { CondEmbedding, W_PATH_PREFIX } from "./cond-embedding.js";
+import type { Cond } from "./condition.js";
+import { Conv2d, GroupNorm, Linear } from "./layers.js";
+import { PREDICTIONS, withDefaults, type DenoiserModel, type ModelKindEntry, type Prediction } from "./model.js";
 import type { ParamStore } from "./param-store.js";
 
 export interface UNetConfig {
@@ -26,22 +29,42 @@ export interface UNetConfig {
   attentionResolutions: number[];
   /** Dropout inside residual blocks while training. @default 0.1 */
   dropout: number;
-  /** @default "v" */
-  prediction: "x" | "v";
+  /** What the network outputs ("x", "v" or "eps"). @default "v" */
+  prediction: Prediction;
   /** Takes the guidance weight w (stage-one students). @default false */
   wInput: boolean;
   /** w is scaled by 1 / wMax before its Fourier features. @default 4 */
   wMax: number;
   /** Fourier frequencies of log-SNR and w. @default 16 */
   fourierFeatures: number;
+  /** Width of a pooled text vector added to the condition embedding; 0: none. @default 0 */
+  pooledDim: number;
+  /** Width d of a text context [n, L, d] the attention blocks cross-attend to; 0: none. @default 0 */
+  contextDim: number;
+  /** Condition image channels (cond.image) concatenated to z at the input; 0: none. @default 0 */
+  condChannels: number;
 }
 
-export const UNET_DEFAULTS = { baseChannels: 32, channelMults: [1, 2, 2], numResBlocks: 1, attentionResolutions: [8], dropout: 0.1, prediction: "v" as const, wInput: false, wMax: 4, fourierFeatures: 16 };
+export const UNET_DEFAULTS = {
+  baseChannels: 32,
+  channelMults: [1, 2, 2],
+  numResBlocks: 1,
+  attentionResolutions: [8],
+  dropout: 0.1,
+  prediction: "v" as Prediction,
+  wInput: false,
+  wMax: 4,
+  fourierFeatures: 16,
+  // class-conditional, pixel input only, unless a text or inpainting model asks for more
+  pooledDim: 0,
+  contextDim: 0,
+  condChannels: 0,
+};
 
 const GROUPS = 8;
 
 /** Prefix of every w-path parameter name. */
-export const UNET_W_PATH_PREFIX = "w_embed.";
+export const UNET_W_PATH_PREFIX = W_PATH_PREFIX;
 
 /**
  * Fills in defaults and validates; every bad field is named in one ConfigError.
@@ -49,7 +72,7 @@ export const UNET_W_PATH_PREFIX = "w_embed.";
  */
 export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: number; size: number; numClasses: number }): UNetConfig {
   const known = new Set(["channels", "size", "numClasses", ...Object.keys(UNET_DEFAULTS)]);
-  const c: UNetConfig = { ...UNET_DEFAULTS, channelMults: [...UNET_DEFAULTS.channelMults], attentionResolutions: [...UNET_DEFAULTS.attentionResolutions], ...config };
+  const c: UNetConfig = withDefaults(UNET_DEFAULTS, config);
   const bad: string[] = [];
   for (const key of Object.keys(config)) if (!known.has(key)) bad.push(`unknown field '${key}'; known: ${[...known].join(", ")}`);
   const int = (name: keyof UNetConfig, min: number) => {
@@ -62,6 +85,9 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
   int("baseChannels", GROUPS);
   int("numResBlocks", 1);
   int("fourierFeatures", 1);
+  int("pooledDim", 0);
+  int("contextDim", 0);
+  int("condChannels", 0);
   const intList = (name: "channelMults" | "attentionResolutions", allowEmpty: boolean) => {
     const v = c[name];
     if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || !v.every((k) => Number.isSafeInteger(k) && k >= 1)) bad.push(`${name} must be a list of positive integers, got ${JSON.stringify(v)}`);
@@ -73,7 +99,7 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
     bad.push(`size ${c.size} must be a multiple of 2^${c.channelMults.length - 1} for ${c.channelMults.length} levels (pad or resize the images)`);
   }
   if (typeof c.dropout !== "number" || !(c.dropout >= 0 && c.dropout < 1)) bad.push(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
-  if (c.prediction !== "x" && c.prediction !== "v") bad.push(`prediction must be "x" or "v", got ${JSON.stringify(c.prediction)}`);
+  if (!PREDICTIONS.includes(c.prediction)) bad.push(`prediction must be one of ${PREDICTIONS.map((p) => `"${p}"`).join(", ")}, got ${JSON.stringify(c.prediction)}`);
   if (typeof c.wInput !== "boolean") bad.push(`wInput must be true or false, got ${JSON.stringify(c.wInput)}`);
   if (typeof c.wMax !== "number" || !(c.wMax > 0) || !Number.isFinite(c.wMax)) bad.push(`wMax must be a positive number, got ${JSON.stringify(c.wMax)}`);
   if (bad.length > 0) throw new ConfigError(`UNet config: ${bad.join("; ")}`);
@@ -116,22 +142,63 @@ class ResBlock {
   }
 }
 
-/** Single-head self-attention over the pixels of a feature map, residual, output projection at zero. */
+/**
+ * Single-head self-attention over the pixels of a feature map, residual, output projection at zero;
+ * with `contextDim` > 0 also cross-attention from the pixels to a context [n, L, d] (keys and values
+ * from the context, padding masked out), residual, output projection at zero (latent diffusion's
+ * text conditioning), so a new context path starts as identity.
+ */
 class Attention {
   private readonly norm: GroupNorm;
   private readonly qkv: Conv2d;
   private readonly proj: Conv2d;
-  constructor(store: ParamStore, private readonly channels: number) {
+  private readonly cross: CrossAttention | null;
+  constructor(store: ParamStore, private readonly channels: number, contextDim: number) {
     this.norm = new GroupNorm(store.sub("norm"), GROUPS, channels);
     this.qkv = new Conv2d(store.sub("qkv"), channels, 3 * channels, 1);
     this.proj = zeroConv(store.sub("proj"), channels, channels, 1);
+    this.cross = contextDim > 0 ? new CrossAttention(store.sub("cross"), channels, contextDim) : null;
   }
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, cond: Cond): Tensor {
     const [n, c, h, w] = x.shape;
     const [q, k, v] = this.qkv.forward(this.norm.forward(x)).reshape([n, 3 * c, h * w]).chunk(3, 1); // [n, c, hw] each
     const weights = q.transpose(1, 2).matmul(k).mul(1 / Math.sqrt(this.channels)).softmax(2); // [n, hw, hw]
     const out = v.matmul(weights.transpose(1, 2)).reshape([n, c, h, w]);
-    return x.add(this.proj.forward(out));
+    const y = x.add(this.proj.forward(out));
+    return this.cross ? this.cross.forward(y, cond) : y;
+  }
+}
+
+class CrossAttention {
+  private readonly norm: GroupNorm;
+  private readonly toQ: Linear;
+  private readonly toK: Linear;
+  private readonly toV: Linear;
+  private readonly toOut: Linear;
+  constructor(store: ParamStore, private readonly channels: number, private readonly contextDim: number) {
+    this.norm = new GroupNorm(store.sub("norm"), GROUPS, channels);
+    this.toQ = new Linear(store.sub("to_q"), channels, channels, { bias: false });
+    this.toK = new Linear(store.sub("to_k"), contextDim, channels, { bias: false });
+    this.toV = new Linear(store.sub("to_v"), contextDim, channels, { bias: false });
+    this.toOut = new Linear(store.sub("to_out"), channels, channels);
+    noGrad(() => {
+      this.toOut.weight.zero_();
+      this.toOut.bias!.zero_();
+    });
+  }
+  forward(x: Tensor, cond: Cond): Tensor {
+    const [n, c, h, w] = x.shape;
+    const context = cond.context;
+    if (!context || context.ndim !== 3 || context.shape[0] !== n || context.shape[2] !== this.contextDim) {
+      throw new ShapeError(`UNet.forward: this model cross-attends to a text context: pass cond.context [${n}, L, ${this.contextDim}], got ${context ? `[${context.shape}]` : "none"}`);
+    }
+    const ctx = context.to(x.dtype);
+    const q = this.toQ.forward(this.norm.forward(x).reshape([n, c, h * w]).transpose(1, 2)); // [n, hw, c]
+    let scores = q.matmul(this.toK.forward(ctx).transpose(1, 2)).mul(1 / Math.sqrt(this.channels)); // [n, hw, L]
+    // padding tokens get -1e9 before the softmax, so they carry no weight
+    if (cond.contextMask) scores = scores.add(cond.contextMask.to(x.dtype).sub(1).mul(1e9).unsqueeze(1));
+    const out = this.toOut.forward(scores.softmax(2).matmul(this.toV.forward(ctx))); // [n, hw, c]
+    return x.add(out.transpose(1, 2).reshape([n, c, h, w]));
   }
 }
 
@@ -193,20 +260,21 @@ export function unetLayout(c: UNetConfig): { down: UNetStagePlan[]; middle: UNet
   return { down, middle, up, outChannels: ch };
 }
 
-export class UNet {
+/**
+ * The U-Net denoiser network: `forwardRaw(z, u, cond)` is the raw output [n, C, H, W] (v-hat,
+ * x-hat or eps-hat per `prediction`); diffusion/parameterization.ts makes it a Denoiser.
+ * Parameter names: `time_embed`, `class_embed.weight`, `conv_in`, `down.<k>`, `mid.<k>`, `up.<k>`,
+ * `norm_out`, `conv_out`, and for students `w_embed`.
+ */
+export class UNet implements DenoiserModel {
+  readonly kind = "unet" as const;
   readonly store: ParamStore;
   readonly config: UNetConfig;
-  /** The model as a Denoiser (z, t, cond) => x-hat. */
-  readonly denoiser: Denoiser = (z, t, cond) => this.forward(z, t, cond);
   /** Dropout is active only while training, drawing its masks from `dropoutGenerator`. */
   training = false;
   dropoutGenerator: Generator | null = null;
 
-  private readonly freqs: Tensor;
-  private readonly embedDim: number;
-  private readonly timeEmbed: EmbedMlp;
-  private readonly classEmbed: Tensor;
-  private wEmbed: EmbedMlp | null = null;
+  private readonly condEmbed: CondEmbedding;
   private readonly convIn: Conv2d;
   private readonly down: Stage[] = [];
   private readonly middle: Stage[] = [];
@@ -218,11 +286,9 @@ export class UNet {
     const c = resolveUNetConfig(config);
     this.store = store;
     this.config = { ...c, wInput: false };
-    const E = (this.embedDim = 4 * c.baseChannels);
-    const F = c.fourierFeatures;
-    this.timeEmbed = new EmbedMlp(store.sub("time_embed"), 2 * F, E);
-    this.classEmbed = store.sub("class_embed").param("weight", (g) => randn([c.numClasses + 1, E], g));
-    this.convIn = new Conv2d(store.sub("conv_in"), c.channels, c.baseChannels, 3, { padding: 1 });
+    const E = 4 * c.baseChannels;
+    this.condEmbed = new CondEmbedding(store, E, c);
+    this.convIn = new Conv2d(store.sub("conv_in"), c.channels + c.condChannels, c.baseChannels, 3, { padding: 1 });
 
     const plan = unetLayout(c);
     const build = (stage: UNetStagePlan): Stage => {
@@ -231,7 +297,7 @@ export class UNet {
         case "res":
           return { kind: "res", block: new ResBlock(sub, stage.cin, stage.cout, E) };
         case "attn":
-          return { kind: "attn", block: new Attention(sub, stage.channels) };
+          return { kind: "attn", block: new Attention(sub, stage.channels, c.contextDim) };
         case "down":
           return { kind: "down", conv: new Conv2d(sub, stage.channels, stage.channels, 3, { stride: 2, padding: 1 }) };
         case "up":
@@ -244,16 +310,18 @@ export class UNet {
     const ch = plan.outChannels;
     this.normOut = new GroupNorm(store.sub("norm_out"), GROUPS, ch);
     this.convOut = zeroConv(store.sub("conv_out"), ch, c.channels, 3);
-    this.freqs = keep(tensor(fourierFrequencies(F), { device: store.device }));
     if (c.wInput) this.addWInput();
   }
 
-  /** Adds the w path (last layer zero): x-hat is unchanged for every w until training moves it. */
+  /** Adds the w path (last layer zero): the output is unchanged for every w until training moves it. */
   addWInput(): this {
-    if (this.wEmbed) throw new ConfigError("UNet.addWInput: the model already takes w");
-    this.wEmbed = new EmbedMlp(this.store.sub(UNET_W_PATH_PREFIX.slice(0, -1)), 2 * this.config.fourierFeatures, this.embedDim, { zeroLast: true });
+    this.condEmbed.addWInput();
     this.config.wInput = true;
     return this;
+  }
+
+  get prediction(): Prediction {
+    return this.config.prediction;
   }
 
   parameters(): Tensor[] {
@@ -270,6 +338,16 @@ export class UNet {
     return [this.config.channels, this.config.size, this.config.size];
   }
 
+  /** The null condition of each example: the null class (and empty text); w and image channels kept. */
+  nullCond(cond: Cond): Cond {
+    return this.condEmbed.nullCond(cond);
+  }
+
+  /** Sets the encoded empty prompt that nullCond uses for text conditions. */
+  setNullText(text: Parameters<CondEmbedding["setNullText"]>[0]): void {
+    this.condEmbed.setNullText(text);
+  }
+
   /**
    * Copies weights in by name. A w model given a teacher's weights (no w path) keeps its fresh w
    * path (last layer zero), so it computes exactly the teacher's x-hat; any other difference is an error.
@@ -283,31 +361,27 @@ export class UNet {
     return { kind: "unet", config: { ...this.config, channelMults: [...this.config.channelMults], attentionResolutions: [...this.config.attentionResolutions] } };
   }
 
-  private fourier(u: Tensor): Tensor {
-    const angles = u.to("float32").unsqueeze(1).mul(this.freqs);
-    return cat([angles.sin(), angles.cos()], 1);
-  }
-
-  private embed(t: Tensor, cond: Cond): Tensor {
-    // log-SNR mapped to [0, 1], as the MLP denoiser (its file says why)
-    const u = logSnrTensor(t.to("float32")).sub(LAMBDA_MIN).div(LAMBDA_MAX - LAMBDA_MIN);
-    let e = this.timeEmbed.forward(this.fourier(u)).add(embedding(this.classEmbed, cond.labels));
-    if (this.wEmbed) {
-      if (!cond.w) throw new ShapeError("UNet.forward: this model takes the guidance weight: pass cond.w [n]");
-      e = e.add(this.wEmbed.forward(this.fourier(cond.w.div(this.config.wMax))));
+  /** The input: z, with the condition image channels when the model takes them. */
+  private input(z: Tensor, cond: Cond): Tensor {
+    const k = this.config.condChannels;
+    if (k === 0) return z.to("float32");
+    const image = cond.image;
+    const [n, , h, w] = z.shape;
+    if (!image || image.shape.join() !== [n, k, h, w].join()) {
+      throw new ShapeError(`UNet.forward: this model takes ${k} condition image channels: pass cond.image [${n}, ${k}, ${h}, ${w}], got ${image ? `[${image.shape}]` : "none"}`);
     }
-    return e;
+    return cat([z.to("float32"), image.to("float32")], 1);
   }
 
-  /** The raw output [n, C, H, W]: v-hat or x-hat per `prediction`. */
-  forwardRaw(z: Tensor, t: Tensor, cond: Cond): Tensor {
+  /** The raw output [n, C, H, W] at noise level u [n]: v-hat, x-hat or eps-hat per `prediction`. */
+  forwardRaw(z: Tensor, u: Tensor, cond: Cond): Tensor {
     const [n, c, h, w] = z.shape;
     if (z.ndim !== 4 || c !== this.config.channels || h !== this.config.size || w !== this.config.size) {
       throw new ShapeError(`UNet.forward: z has shape [${z.shape}] but the model needs [n, ${this.config.channels}, ${this.config.size}, ${this.config.size}]`);
     }
-    if (t.shape.join() !== String(n) || cond.labels.shape.join() !== String(n)) throw new ShapeError(`UNet.forward: t [${t.shape}] and labels [${cond.labels.shape}] must be [${n}]`);
+    if (u.shape.join() !== String(n) || (cond.labels && cond.labels.shape.join() !== String(n))) throw new ShapeError(`UNet.forward: t [${u.shape}] and labels [${cond.labels?.shape}] must be [${n}]`);
     return tidy(() => {
-      const e = this.embed(t, cond).silu();
+      const e = this.condEmbed.forward(u, cond, "UNet.forward").silu();
       const p = this.config.dropout;
       const drop = (x: Tensor) => (this.training && p > 0 ? dropout(x, p, this.requireGenerator()) : x);
       const run = (stage: Stage, x: Tensor): Tensor => {
@@ -315,14 +389,14 @@ export class UNet {
           case "res":
             return stage.block.forward(x, e, drop);
           case "attn":
-            return stage.block.forward(x);
+            return stage.block.forward(x, cond);
           case "down":
             return stage.conv.forward(x);
           case "up":
             return stage.conv.forward(interpolateNearest(x, { scaleFactor: 2 }));
         }
       };
-      let x = this.convIn.forward(z.to("float32"));
+      let x = this.convIn.forward(this.input(z, cond));
       const skips: Tensor[] = [x];
       for (const stage of this.down) {
         x = run(stage, x);
@@ -335,24 +409,28 @@ export class UNet {
     });
   }
 
-  /** x-hat(z_t, t, cond) [n, C, H, W]. */
-  forward(z: Tensor, t: Tensor, cond: Cond): Tensor {
-    return tidy(() => {
-      const out = this.forwardRaw(z, t, cond);
-      if (this.config.prediction === "x") return out;
-      const { alpha, sigma } = alphaSigmaTensor(t.to("float32"));
-      const column = (v: Tensor) => v.reshape([v.shape[0], 1, 1, 1]);
-      return xFromV(z.to("float32"), out, column(alpha), column(sigma));
-    });
-  }
-
   private requireGenerator(): Generator {
     if (!this.dropoutGenerator) throw new ConfigError("UNet: set dropoutGenerator before training with dropout");
     return this.dropoutGenerator;
   }
 
   dispose(): void {
-    this.freqs.dispose();
+    this.condEmbed.dispose();
     this.store.dispose();
   }
 }
+
+/** The registry entry of this kind (nn/registry.ts). */
+export const UNET_KIND: ModelKindEntry<UNetConfig, UNet> = {
+  role: "denoiser",
+  resolveConfig: (raw) => resolveUNetConfig(raw as Partial<UNetConfig> & { channels: number; size: number; numClasses: number }),
+  build: (store, config) => new UNet(store, config),
+  describe: (c) =>
+    `U-Net: images [${c.channels}, ${c.size}, ${c.size}], ${c.numClasses} classes, ${c.baseChannels} x [${c.channelMults}] channels, attention at [${c.attentionResolutions}], ${c.prediction}-prediction${c.wInput ? ", takes w" : ""}${c.contextDim ? `, cross-attention to d = ${c.contextDim}` : ""}${c.condChannels ? `, ${c.condChannels} condition channels` : ""}`,
+  defaultFor: (shape) => shape.length === 3,
+  forData: (data, settings) => {
+    const shape = data.exampleShape;
+    if (shape.length !== 3 || shape[1] !== shape[2]) throw new ConfigError(`the U-Net takes square images [C, S, S] but the data's examples have shape [${shape}]`);
+    return resolveUNetConfig({ ...settings, channels: shape[0], size: shape[1], numClasses: data.numClasses });
+  },
+};

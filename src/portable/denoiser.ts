@@ -15,8 +15,11 @@ export interface PortableCond {
 /** z: [n, ...exampleShape] flattened, t: [n] -> x-hat with z's layout. */
 export type PortableDenoiser = (z: Float32Array, t: Float32Array, cond: PortableCond) => Promise<Float32Array>;
 
-/** Called after each model call with the new state at time s (z is the sampler's own array: copy to keep). */
-export type PortableStepCallback = (info: { index: number; t: number; s: number; z: Float32Array }) => void;
+/**
+ * Called after each model call with the new state z_s at time s (z is the sampler's own array: copy
+ * to keep). Returning an array (of z's length) replaces z_s: inpainting re-imposes the known region.
+ */
+export type PortableStepCallback = (info: { index: number; t: number; s: number; z: Float32Array; xHat: Float32Array }) => Float32Array | void;
 
 export interface PortableSampleOptions {
   /** Labels (and w for models that take it) of the batch; n = labels.length. */
@@ -58,7 +61,11 @@ export async function walk(
     const xHat = await model(current, new Float32Array(n).fill(t), opts.cond);
     if (xHat.length !== current.length) throw new RangeError(`the model returned ${xHat.length} numbers for z of ${current.length}`);
     current = update(current, xHat, t, s, index);
-    opts.onStep?.({ index, t, s, z: current });
+    const replaced = opts.onStep?.({ index, t, s, z: current, xHat });
+    if (replaced) {
+      if (replaced.length !== current.length) throw new RangeError(`onStep returned ${replaced.length} numbers for z of ${current.length}`);
+      current = replaced;
+    }
   }
   if (current === z) current = z.slice();
   if (opts.clip) {

@@ -58,7 +58,7 @@ export async function samplePortable(model: PortableDenoiser, info: PortableMode
     case "ddim":
       return sampleDdim(denoiser, z, timeGrid(request.steps), opts);
     case "stochastic":
-      return sampleStochastic(denoiser, z, request.steps, opts);
+      return sampleStochastic(denoiser, z, timeGrid(request.steps), opts);
     default:
       throw new RangeError(`unknown sampler '${String(request.sampler)}'; one of ${PORTABLE_SAMPLERS.join(", ")}`);
   }

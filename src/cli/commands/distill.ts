@@ -103,7 +103,7 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageOne({
-      teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", denoiser: mixture!.denoiser, nullLabel: mixture!.nullLabel, name: (flags.mixture as string | undefined) ?? "ring2d" },
+      teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: (flags.mixture as string | undefined) ?? "ring2d" },
       dataset: data,
       outDir,
       range: range(flags),

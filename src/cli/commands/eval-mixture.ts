@@ -42,7 +42,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
   console.error(`fewstep eval-mixture: ${label}, ${flags.sampler} on ${flags.mixture}, n = ${flags.n}, reference: exact teacher DDIM-1024`);
   const started = performance.now();
   try {
-    const cells = ddimErrorTable(source?.denoiser ?? mixture.denoiser, mixture, {
+    const cells = ddimErrorTable(source?.model ?? mixture, mixture, {
       ws,
       steps,
       n: flags.n as number,
@@ -66,7 +66,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
         mixture,
         shown.map((n) => ({
           title: `${source ? "Model" : "Teacher"} ${flags.sampler}-${n}`,
-          denoiser: source?.denoiser ?? mixture.denoiser,
+          model: source?.model ?? mixture,
           guidance: source?.guidance ?? "teacher",
           dtype: source?.dtype ?? "float64",
           steps: n,

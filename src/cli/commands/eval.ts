@@ -128,7 +128,8 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
   const { modelFromCheckpoint } = await import("../../io/load-model.js");
   const { loadClassifierCheckpoint } = await import("../../io/load-classifier.js");
   const { classifierFeatures } = await import("../../eval/feature-network.js");
-  const { distillMetadata } = await import("../../distill/pipeline.js");
+  const { distillMetadata } = await import("../../distill/metadata.js");
+  const { denoiserOf } = await import("../../diffusion/parameterization.js");
   const { resolveDevice } = await import("../../engine/index.js");
   let device: import("../../engine/index.js").Device;
   try {
@@ -171,11 +172,11 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
         models.push({
           name: names[i],
           path,
-          denoiser: model.denoiser,
+          model: denoiserOf(model),
           exampleShape: model.exampleShape,
           numClasses: model.config.numClasses,
           guidance: model.config.wInput ? "input" : "teacher",
-          distill: distill && { stage: distill.stage, steps: distill.steps, wMin: distill.wMin, wMax: distill.wMax },
+          distill,
           device,
           dispose: () => model.dispose(),
         });

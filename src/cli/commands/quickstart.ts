@@ -22,7 +22,7 @@ export const quickstartSpec: CommandSpec = {
 };
 
 export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
-  const { runQuickstart } = await import("../../distill/quickstart.js");
+  const { runQuickstart } = await import("../../eval/quickstart.js");
   const { openRunFolder } = await import("../run-folder.js");
   const run = await openRunFolder(flags["out-dir"] as string, "config.json", "quickstart", flags);
   const result = await runQuickstart({

@@ -82,7 +82,7 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
     flags.mixture !== undefined
       ? (() => {
           const mixture = loadMixture(flags.mixture as string);
-          return { denoiser: mixture.denoiser, exampleShape: mixture.exampleShape, numClasses: mixture.numClasses, nullLabel: mixture.nullLabel, dtype: "float64" as const, guidance: "teacher" as const, dispose: () => mixture.dispose() };
+          return { model: mixture, exampleShape: mixture.exampleShape, numClasses: mixture.numClasses, dtype: "float64" as const, guidance: "teacher" as const, dispose: () => mixture.dispose() };
         })()
       : loadModelForSampling(flags.model as string, { w, steps });
 
@@ -115,13 +115,12 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         labels = randint(0, source.numClasses, [n], generator);
       }
       const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
-      const sample = sampleGuided(source.denoiser, z, {
+      const sample = sampleGuided(source.model, z, {
         sampler: flags.sampler as "ddim" | "stochastic" | "ddpm",
         steps,
         w,
         guidance: source.guidance,
-        nullLabel: source.nullLabel,
-        labels,
+        cond: { labels },
         // the sampler's added noise: its own stream, not the one z came from (the same
         // Generator(seed) would make the first added noise equal z)
         seed: seed * 65_536 + 1,

@@ -95,6 +95,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   let snapshot: Parameters<typeof trainTeacher>[0]["snapshot"];
   if (images) {
     const { writeClassGrid } = await import("../../eval/class-grid.js");
+    const { denoiserOf } = await import("../../diffusion/parameterization.js");
     const gridDir = join(outDir, "grids");
     mkdirSync(gridDir, { recursive: true });
     const every = (flags["grid-every"] as number) || (resolved.steps as number);
@@ -102,7 +103,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       every,
       fn: (step, ema) => {
         const path = join(gridDir, `step-${String(step).padStart(6, "0")}.png`);
-        writeClassGrid(path, ema.denoiser, {
+        writeClassGrid(path, denoiserOf(ema), {
           exampleShape: dataset.exampleShape,
           numClasses: dataset.numClasses,
           guidance: "teacher",

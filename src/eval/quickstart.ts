@@ -8,11 +8,12 @@ import { join } from "node:path";
 import type { Tensor } from "../engine/index.js";
 import { GaussianMixture, loadMixture } from "../diffusion/mixture.js";
 import type { SamplerName } from "../diffusion/sample.js";
-import type { TrainProgress } from "../diffusion/train-teacher.js";
-import { ddimErrorTable, referenceSamples } from "../eval/ddim-error.js";
-import { writeComparisonPlots, type ComparedSampler } from "../eval/comparison-plots.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
+import type { TrainProgress } from "../diffusion/train-loop.js";
+import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../distill/pipeline.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
-import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "./pipeline.js";
+import { ddimErrorTable, referenceSamples } from "./ddim-error.js";
+import { writeComparisonPlots, type ComparedSampler } from "./comparison-plots.js";
 
 export interface QuickstartOptions {
   /** @default "runs/quickstart" */
@@ -69,7 +70,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   const mixtureName = opts.mixture ?? "ring2d";
   const exact = loadMixture(mixtureName);
   const data = new GaussianMixture(exact.spec, { dtype: "float32" });
-  const teacher = { kind: "exact" as const, denoiser: exact.denoiser, nullLabel: exact.nullLabel, name: mixtureName };
+  const teacher = { kind: "exact" as const, model: exact, name: mixtureName };
   const common = { dataset: data, seed, onProgress: opts.onProgress };
   const timings: string[] = [];
   const timed = async (label: string, fn: () => Promise<unknown>) => {
@@ -105,7 +106,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   const score = (path: string | null, steps: number, sampler: SamplerName, wsHere: number[]): Scores => {
     const model = path ? loadMlpDenoiser(path) : null;
     try {
-      const cells = ddimErrorTable(model?.denoiser ?? exact.denoiser, exact, {
+      const cells = ddimErrorTable(model ? denoiserOf(model) : exact, exact, {
         ws: wsHere,
         steps: [steps],
         n,
@@ -160,8 +161,8 @@ function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws:
   const students = plotSteps.map((steps) => ({ steps, model: loadMlpDenoiser(stageTwoPath(mainDir, steps)) }));
   try {
     const panels: ComparedSampler[] = [
-      { title: "Teacher DDIM-4 (8 calls)", denoiser: exact.denoiser, guidance: "teacher", dtype: "float64", steps: 4, sampler: "ddim" },
-      ...students.map(({ steps, model }): ComparedSampler => ({ title: `Student ${steps} step${steps > 1 ? "s" : ""}`, denoiser: model.denoiser, guidance: "input", dtype: "float32", steps, sampler: "ddim" })),
+      { title: "Teacher DDIM-4 (8 calls)", model: exact, guidance: "teacher", dtype: "float64", steps: 4, sampler: "ddim" },
+      ...students.map(({ steps, model }): ComparedSampler => ({ title: `Student ${steps} step${steps > 1 ? "s" : ""}`, model: denoiserOf(model), guidance: "input", dtype: "float32", steps, sampler: "ddim" })),
     ];
     return writeComparisonPlots(outDir, exact, panels, ws, { n, seed, references, size: 260 });
   } finally {

@@ -1,0 +1,49 @@
+// What a distilled student's checkpoint says about itself (metadata "distill") and the rule it
+// carries: a student refuses a w outside the range it was distilled for, and a stage-two student
+// a step count other than its own N. One definition for every caller (sample, eval, export).
+import { ConfigError } from "../engine/index.js";
+
+/** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
+export interface WRange {
+  wMin: number;
+  wMax: number;
+}
+
+export interface DistillMetadata extends WRange {
+  stage: "one" | "two";
+  /** The N a stage-two student was distilled for; null for stage one. */
+  steps: number | null;
+  /** What it was distilled from. */
+  teacher: string;
+}
+
+/** The distillation facts of a checkpoint's metadata, or null for a teacher. */
+export function distillMetadata(metadata: Record<string, unknown>): DistillMetadata | null {
+  const d = metadata.distill as Partial<DistillMetadata> | undefined;
+  if (!d || (d.stage !== "one" && d.stage !== "two")) return null;
+  if (typeof d.wMin !== "number" || typeof d.wMax !== "number" || !(d.steps === null || typeof d.steps === "number")) {
+    throw new ConfigError(`metadata.distill is malformed: ${JSON.stringify(d).slice(0, 160)}`);
+  }
+  return d as DistillMetadata;
+}
+
+/**
+ * Why `distill` refuses a request (the first w outside its range, the first N not its own), or null.
+ * @param who names the model in the message (a path or a table name)
+ * @param flag prefixes the message with the offending flag and value ("--w 4.5: ") when set
+ */
+export function distilledForProblem(distill: DistillMetadata | null, who: string, request: { w?: number | number[]; steps?: number | number[] }, flag = false): string | null {
+  if (!distill) return null;
+  const list = (v: number | number[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const w = list(request.w).find((x) => x < distill.wMin - 1e-9 || x > distill.wMax + 1e-9);
+  if (w !== undefined) return `${flag ? `--w ${w}: ` : ""}${who} was distilled for w in [${distill.wMin}, ${distill.wMax}]; pick a w in that range or distill with a wider range`;
+  const n = list(request.steps).find((x) => distill.steps !== null && x !== distill.steps);
+  if (n !== undefined) return `${flag ? `--steps ${n}: ` : ""}${who} was distilled for ${distill.steps} steps; use --steps ${distill.steps}, or the student-N${n} checkpoint of the same run`;
+  return null;
+}
+
+/** Throws a ConfigError when `distill` refuses the request (see distilledForProblem). */
+export function checkDistilledFor(distill: DistillMetadata | null, who: string, request: { w?: number | number[]; steps?: number | number[] }, flag = false): void {
+  const problem = distilledForProblem(distill, who, request, flag);
+  if (problem) throw new ConfigError(problem);
+}
