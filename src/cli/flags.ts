@@ -3,19 +3,23 @@
 import { readFileSync } from "node:fs";
 import { FewstepError } from "../engine/errors.js";
 
-export type FlagKind = "string" | "int" | "number" | "path" | "numbers";
+/** `boolean` is a switch: `--resume` alone is true; `--resume yes|no` (see BOOLEAN_VALUES) also works. */
+export type FlagKind = "string" | "int" | "number" | "path" | "numbers" | "boolean";
+
+/** The words a boolean flag accepts after it (`--resume no`, `--resume=true`) and what they mean. */
+export const BOOLEAN_VALUES: ReadonlyMap<string, boolean> = new Map([["yes", true], ["no", false], ["true", true], ["false", false], ["1", true], ["0", false]]);
 
 export interface FlagSpec {
   name: string;
   kind: FlagKind;
   help: string;
-  /** Shown in --help and used when the flag is absent. */
-  default?: string | number;
+  /** Shown in --help and used when the flag is absent (boolean flags: true or false). */
+  default?: string | number | boolean;
   /** Smallest allowed value of int/number flags. */
   min?: number;
   /** Allowed values of a string flag. */
   choices?: readonly string[];
-  /** Placeholder in the usage line, e.g. "W". */
+  /** Placeholder in the usage line, e.g. "W"; boolean flags take none. */
   meta?: string;
 }
 
@@ -27,7 +31,7 @@ export interface CommandSpec {
   examples?: string[];
 }
 
-export type ParsedFlags = Record<string, string | number | number[] | undefined>;
+export type ParsedFlags = Record<string, string | number | number[] | boolean | undefined>;
 
 /** A command: its declared flags and what runs with the parsed values. */
 export interface Command {
@@ -39,15 +43,22 @@ export function helpText(spec: CommandSpec): string {
   const width = Math.max(...spec.flags.map((f) => f.name.length + (f.meta ?? "").length)) + 5;
   const lines = spec.flags.map((f) => {
     const left = `  --${f.name}${f.meta ? ` ${f.meta}` : ""}`.padEnd(width + 2);
-    const extra = [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
+    const extra = f.kind === "boolean" ? switchNote(f) : [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
     return `${left}${f.help}${extra ? ` (${extra})` : ""}`;
   });
   const config = `  --config FILE`.padEnd(width + 2) + "a JSON object of these flags, e.g. {\"steps\": 2000}; command-line flags override it";
   return [`fewstep ${spec.name}: ${spec.summary}`, "", `Usage: ${spec.usage}`, "", "Flags:", ...lines, config, ...(spec.examples ? ["", "Examples:", ...spec.examples.map((e) => `  ${e}`)] : [])].join("\n");
 }
 
+// A switch reads as on/off; one that is on by default says how to turn it off (there is no --no-X).
+function switchNote(f: FlagSpec): string {
+  return f.default === true ? `switch; default: on, --${f.name} no turns it off` : "switch; default: off";
+}
+
 /**
  * Parses `--name value` / `--name=value` pairs; every error names the flag and the fix.
+ * A boolean flag is a switch: `--resume` alone is true, and it takes the next token only if that
+ * is not a flag (`--resume no`, but `--resume --steps 3`); a taken value must be in BOOLEAN_VALUES.
  * `--config FILE` reads a JSON object of the same flags ({"steps": 2000, "w-max": 4}); flags on the
  * command line override it. The resolved flags are what commands save as the run's config.
  */
@@ -69,6 +80,10 @@ export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const flag = byName.get(name);
     if (!flag) throw new FewstepError(`${spec.name}: unknown flag --${name}; known: ${spec.flags.map((f) => `--${f.name}`).join(", ")}`);
+    if (flag.kind === "boolean" && eq < 0 && (args[i + 1] === undefined || args[i + 1].startsWith("--"))) {
+      out[name] = true;
+      continue;
+    }
     const raw = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (raw === undefined) throw new FewstepError(`--${name} needs a value (${flag.help})`);
     out[name] = convert(flag, raw);
@@ -104,7 +119,12 @@ function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpe
   return out;
 }
 
-function convert(flag: FlagSpec, raw: string): string | number | number[] {
+function convert(flag: FlagSpec, raw: string): string | number | number[] | boolean {
+  if (flag.kind === "boolean") {
+    const value = BOOLEAN_VALUES.get(raw);
+    if (value === undefined) throw new FewstepError(`--${flag.name} must be one of ${[...BOOLEAN_VALUES.keys()].join(", ")} (or nothing: --${flag.name} alone means yes), got '${raw}'`);
+    return value;
+  }
   if (flag.kind === "numbers") {
     // comma-separated, e.g. --ws 0,1,4; each entry checked like a number flag
     return raw.split(",").map((part) => convert({ ...flag, kind: "number" }, part) as number);

@@ -5,6 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { helpText, parseFlags, type CommandSpec } from "../../src/cli/flags.js";
+import { trainTeacherSpec } from "../../src/cli/commands/train-teacher.js";
+import { stageOneSpec, stageTwoSpec } from "../../src/cli/commands/distill.js";
+import { quickstartSpec } from "../../src/cli/commands/quickstart.js";
 
 const spec: CommandSpec = {
   name: "demo-spec",
@@ -37,4 +40,61 @@ test("a JSON config sets flags, the command line overrides it, defaults fill the
 test("--help lists every flag with its default and choices", () => {
   const text = helpText(spec);
   for (const line of [/--steps .*steps \(default: 10\)/, /--sampler .*one of: ddim, ddpm; default: ddim/, /--config FILE/]) assert.match(text, line);
+});
+
+const switches: CommandSpec = {
+  name: "switch-spec",
+  summary: "s",
+  usage: "u",
+  flags: [
+    { name: "steps", kind: "int", min: 1, default: 10, help: "steps" },
+    { name: "resume", kind: "boolean", default: false, help: "continue the run" },
+    { name: "baselines", kind: "boolean", default: true, help: "train the baselines" },
+  ],
+};
+
+test("a boolean flag is a switch: alone it is true, and yes/no/true/false/1/0 after it still work", () => {
+  assert.deepEqual(parseFlags([], switches), { steps: 10, resume: false, baselines: true });
+  assert.equal(parseFlags(["--resume"], switches).resume, true);
+  assert.equal(parseFlags(["--resume", "yes"], switches).resume, true);
+  assert.equal(parseFlags(["--resume", "no"], switches).resume, false);
+  for (const [word, value] of [["true", true], ["false", false], ["1", true], ["0", false]] as const) {
+    assert.equal(parseFlags(["--resume", word], switches).resume, value, word);
+    assert.equal(parseFlags([`--resume=${word}`], switches).resume, value, `=${word}`);
+  }
+  assert.equal(parseFlags(["--baselines", "no"], switches).baselines, false);
+});
+
+test("a switch does not take the next flag as its value", () => {
+  assert.deepEqual(parseFlags(["--resume", "--steps", "3"], switches), { steps: 3, resume: true, baselines: true });
+  assert.deepEqual(parseFlags(["--steps", "3", "--resume"], switches), { steps: 3, resume: true, baselines: true });
+  assert.deepEqual(parseFlags(["--resume", "--baselines", "no"], switches), { steps: 10, resume: true, baselines: false });
+});
+
+test("a bad value after a switch is one error naming the flag and the accepted values", () => {
+  const message = "--resume must be one of yes, no, true, false, 1, 0 (or nothing: --resume alone means yes), got 'maybe'";
+  assert.throws(() => parseFlags(["--resume", "maybe"], switches), (e: Error) => e.message === message);
+  assert.throws(() => parseFlags(["--resume=maybe"], switches), (e: Error) => e.message === message);
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-flags-"));
+  try {
+    const file = join(dir, "c.json");
+    writeFileSync(file, JSON.stringify({ resume: true, baselines: "no" }));
+    assert.deepEqual(parseFlags(["--config", file], switches), { steps: 10, resume: true, baselines: false });
+    writeFileSync(file, JSON.stringify({ resume: "maybe" }));
+    assert.throws(() => parseFlags(["--config", file], switches), /field "resume": must be one of yes, no, true, false, 1, 0 .*got 'maybe'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--help shows a boolean flag as a switch, with how to turn off one that is on by default", () => {
+  const text = helpText(switches);
+  assert.match(text, /^ {2}--resume +continue the run \(switch; default: off\)$/m);
+  assert.match(text, /^ {2}--baselines +train the baselines \(switch; default: on, --baselines no turns it off\)$/m);
+  // the commands' own switches: no yes|no placeholder left
+  for (const spec of [trainTeacherSpec, stageOneSpec, stageTwoSpec, quickstartSpec]) {
+    const help = helpText(spec);
+    assert.doesNotMatch(help, /yes\|no/, spec.name);
+    assert.match(help, spec === quickstartSpec ? /--baselines +.*\(switch; default: on/ : /--resume +.*\(switch; default: off\)/, spec.name);
+  }
 });

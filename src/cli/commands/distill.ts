@@ -1,7 +1,7 @@
 // `fewstep distill stage-one` and `fewstep distill stage-two`: guided distillation of a teacher
 // (the exact mixture teacher or a trained checkpoint) into w-conditioned few-step students.
 // Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
-// --resume yes continues from the last checkpoint.
+// --resume continues from the last checkpoint.
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
 
@@ -16,7 +16,7 @@ const common: FlagSpec[] = [
   { name: "lr", kind: "number", meta: "LR", min: 0, help: "starting learning rate, annealed linearly to 0 (default: 1e-4; 1e-3 for a stage-one student trained from scratch)" },
   { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of every random draw" },
   { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 500, help: "steps between checkpoints" },
-  { name: "resume", kind: "string", meta: "yes|no", choices: ["yes", "no"], default: "no", help: "continue from the run folder's checkpoints" },
+  { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's checkpoints" },
 ];
 
 export const stageOneSpec: CommandSpec = {
@@ -112,12 +112,12 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
       batchSize: (flags["batch-size"] as number | undefined) ?? (mixture ? 256 : 64),
       lr: flags.lr as number | undefined,
       seed: flags.seed as number,
-      resume: flags.resume === "yes",
+      resume: flags.resume === true,
       checkpointEvery: flags["checkpoint-every"] as number,
       onProgress: run.onProgress,
       signal: run.signal,
     });
-    console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${result.path}`);
+    console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume" : "done"}: ${result.path}`);
     if (!result.stopped) {
       const r = range(flags);
       await writeStageFigures(prepared, [{ steps: null, path: result.path }], [...new Set([r.wMin, r.wMax])]);
@@ -146,13 +146,13 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
       batchSize: (flags["batch-size"] as number | undefined) ?? (mixture ? 256 : 64),
       lr: flags.lr as number | undefined,
       seed: flags.seed as number,
-      resume: flags.resume === "yes",
+      resume: flags.resume === true,
       checkpointEvery: flags["checkpoint-every"] as number,
       onProgress: run.onProgress,
       signal: run.signal,
     });
     const list = [...result.paths.entries()].map(([n, p]) => `N=${n}: ${p}`).join(", ");
-    console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume yes" : "done"}: ${list}`);
+    console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume" : "done"}: ${list}`);
     if (!result.stopped) {
       const r = range(flags);
       const shown = [...result.paths.entries()].filter(([n]) => n <= 4).map(([steps, path]) => ({ steps, path }));

@@ -10,7 +10,7 @@ export const quickstartSpec: CommandSpec = {
     { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the mixture and its exact teacher (plots for 2-D only): ring2d, gauss64d or a JSON spec" },
     { name: "hidden", kind: "int", meta: "H", min: 1, default: 64, help: "student MLP width" },
     { name: "depth", kind: "int", meta: "D", min: 1, default: 2, help: "student MLP residual blocks" },
-    { name: "baselines", kind: "string", meta: "yes|no", choices: ["yes", "no"], default: "yes", help: "also train and score the single-w baselines" },
+    { name: "baselines", kind: "boolean", default: true, help: "also train and score the single-w baselines" },
     { name: "start-steps", kind: "int", meta: "N0", min: 2, default: 64, help: "steps of the first stage-two teacher" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/quickstart", help: "where checkpoints, report.md, report.json and scatter-w*.png go" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of training and of the scored noise" },
@@ -28,7 +28,7 @@ export async function runQuickstartCommand(flags: ParsedFlags): Promise<void> {
   const result = await runQuickstart({
     outDir: flags["out-dir"] as string,
     mixture: flags.mixture as string,
-    baselines: flags.baselines === "yes",
+    baselines: flags.baselines === true,
     startSteps: flags["start-steps"] as number,
     hidden: flags.hidden as number,
     depth: flags.depth as number,

@@ -42,13 +42,13 @@ export const trainTeacherSpec: CommandSpec = {
     { name: "grid-every", kind: "int", meta: "K", min: 0, default: 1000, help: "images: steps between sample grids in grids/ (0: only at the end)" },
     { name: "grid-ws", kind: "numbers", meta: "W,...", default: "0,1,4", help: "images: guidance weights of the grids (one block of columns each)" },
     { name: "grid-steps", kind: "int", meta: "N", min: 1, default: 32, help: "images: DDIM steps of the grids" },
-    { name: "resume", kind: "string", meta: "yes|no", choices: ["yes", "no"], default: "no", help: "continue from the run folder's teacher.safetensors" },
+    { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's teacher.safetensors" },
   ],
   examples: [
     "fewstep train-teacher --mixture ring2d --steps 10000 --out-dir runs/ring2d-teacher",
     "fewstep train-teacher --data fashion-mnist --out-dir runs/fmnist-teacher",
     "fewstep train-teacher --data png:my-images --size 32 --channel-mults 1,2,2 --attention 8 --out-dir runs/mine",
-    "fewstep train-teacher --out-dir runs/fmnist-teacher --data fashion-mnist --resume yes",
+    "fewstep train-teacher --out-dir runs/fmnist-teacher --data fashion-mnist --resume",
   ],
 };
 
@@ -58,9 +58,9 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   const defaults = images ? TRAIN_DEFAULTS.images : TRAIN_DEFAULTS.mixture;
   const outDir = flags["out-dir"] as string;
   const checkpointPath = join(outDir, "teacher.safetensors");
-  const resume = flags.resume === "yes";
+  const resume = flags.resume === true;
   if (!resume && existsSync(checkpointPath)) {
-    throw new FewstepError(`${checkpointPath} exists: pass --resume yes to continue it, or choose another --out-dir`);
+    throw new FewstepError(`${checkpointPath} exists: pass --resume to continue it, or choose another --out-dir`);
   }
   const { trainTeacher } = await import("../../diffusion/train-teacher.js");
   // The saved config holds only the flags that apply to this kind of data.
