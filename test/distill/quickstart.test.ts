@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runQuickstart } from "../../src/distill/quickstart.js";
+import { runQuickstart } from "../../src/eval/quickstart.js";
 import { decodePng } from "../../src/io/png.js";
 
 test("quickstart writes a report with all methods, finite distances and plots", async () => {
