@@ -6,7 +6,7 @@ export { NormalRng, type NoiseSource } from "./random.js";
 export { gridIntervals, type PortableCond, type PortableDenoiser, type PortableSampleOptions, type PortableStepCallback } from "./denoiser.js";
 export { ddimStep, sampleDdim } from "./ddim.js";
 export { renoiseVariance, sampleStochastic } from "./stochastic.js";
-export { guided, withW } from "./guidance.js";
+export { guided, nullClass, withW } from "./guidance.js";
 export { PORTABLE_SAMPLERS, exampleSize, samplePortable, type PortableModelInfo, type PortableSampleRequest, type PortableSamplerName } from "./sample.js";
 export { FEWSTEP_ONNX_FORMAT, OnnxMetadataError, readFewstepMetadata, readOnnxMetadataProps, validateFewstepMetadata, type FewstepOnnxMetadata } from "./onnx-metadata.js";
 export { FewstepOnnxModel, openFewstepOnnx, type OrtModuleLike, type OrtSessionLike, type OrtTensorConstructor, type OrtTensorLike } from "./ort-session.js";

@@ -3,7 +3,7 @@
 // walk the grid. The ONNX adapter, `fewstep sample --runtime onnx` and the web page call this.
 import { sampleDdim } from "./ddim.js";
 import type { PortableDenoiser } from "./denoiser.js";
-import { guided, withW } from "./guidance.js";
+import { guided, nullClass, withW } from "./guidance.js";
 import { NormalRng, type NoiseSource } from "./random.js";
 import { timeGrid } from "./schedule.js";
 import { sampleStochastic } from "./stochastic.js";
@@ -52,7 +52,7 @@ export async function samplePortable(model: PortableDenoiser, info: PortableMode
   const seed = request.seed ?? 0;
   const z = request.z ?? new NormalRng(seed, 0).normals(n * size);
   if (z.length !== n * size) throw new RangeError(`sample: z has ${z.length} numbers but ${n} examples of [${info.exampleShape}] need ${n * size}`);
-  const denoiser = info.wInput ? withW(model, request.w) : guided(model, request.w, info.numClasses);
+  const denoiser = info.wInput ? withW(model, request.w) : guided(model, request.w, nullClass(info.numClasses));
   const opts = { cond: { labels }, clip: request.clip, noise: request.noise ?? new NormalRng(seed, 1) };
   switch (request.sampler) {
     case "ddim":
