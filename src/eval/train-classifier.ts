@@ -4,10 +4,10 @@
 // No data augmentation: Fashion-MNIST's 60k images are plenty for a 100k-parameter net.
 // The checkpoint holds the weights and metadata.model = { kind: "classifier", config }, what
 // io/load-classifier.ts rebuilds; no optimizer state, since the classifier is what ships.
-import { AdamW, ConfigError, cat, noGrad, tidy, type Tensor } from "../engine/index.js";
+import { AdamW, ConfigError, cat, noGrad, tidy, type Device, type Tensor } from "../engine/index.js";
 import type { LabeledDataset } from "../diffusion/dataset.js";
 import { trainLoop, type TrainProgress } from "../diffusion/train-loop.js";
-import { saveCheckpoint } from "../io/checkpoint.js";
+import { dataGenerator, resumeTrainState, saveTrainState, type TrainState } from "../diffusion/train-state.js";
 import { ImageClassifier, type ClassifierConfig } from "../nn/classifier.js";
 import { ParamStore } from "../nn/param-store.js";
 
@@ -26,8 +26,12 @@ export interface TrainClassifierOptions {
   warmupSteps?: number;
   /** AdamW's decoupled weight decay. @default 0.01 */
   weightDecay?: number;
-  /** Seed of initialisation, batches and dropout. @default 0 */
+  /** Seed of the initial weights and of the data generator (batches, dropout; diffusion/train-state.ts). @default 0 */
   seed?: number;
+  /** Where the parameters, optimizer state and every training draw live. @default "cpu" */
+  device?: Device;
+  /** Continue from `checkpointPath` (weights, optimizer, generator, step). @default false */
+  resume?: boolean;
   /** @default 100 */
   progressEvery?: number;
   /** null for silence. @default null */
@@ -114,32 +118,30 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
   if (!(o.weightDecay >= 0 && Number.isFinite(o.weightDecay))) bad.push(`weightDecay must be a non-negative number, got ${JSON.stringify(o.weightDecay)}`);
   const shape = opts.dataset.exampleShape;
   if (shape.length !== 3 || shape[1] !== shape[2]) bad.push(`the data's examples must be square images [C, S, S], got [${shape}]`);
+  if (opts.resume && !opts.checkpointPath) bad.push("resume needs checkpointPath");
   if (bad.length > 0) throw new ConfigError(`trainClassifier: ${bad.join("; ")}`);
 
-  const store = new ParamStore({ seed: o.seed });
-  const classifier = new ImageClassifier(store, { ...opts.model, channels: shape[0], size: shape[1], numClasses: opts.dataset.numClasses });
-  // One generator for initialisation, batches and dropout, as the other trainers.
-  const generator = store.generator;
+  const device = opts.device ?? "cpu";
+  const classifier = new ImageClassifier(new ParamStore({ seed: o.seed, device }), { ...opts.model, channels: shape[0], size: shape[1], numClasses: opts.dataset.numClasses });
+  const generator = dataGenerator(o.seed, device);
   classifier.training = true;
   classifier.dropoutGenerator = generator;
   const params = classifier.parameters();
   const optimizer = new AdamW(params, { lr: classifierLrAt(1, o), weightDecay: o.weightDecay });
+  const state: TrainState = { named: () => classifier.named(), loadWeights: (v) => classifier.loadWeights(v), optimizer, generator };
   const save = opts.checkpointPath
-    ? (step: number) =>
-        saveCheckpoint(opts.checkpointPath!, {
-          params: classifier.named(),
-          metadata: { ...opts.metadata, model: classifier.metadata(), stage: "classifier", step, train: o },
-        })
+    ? (step: number) => saveTrainState(opts.checkpointPath!, state, step, { ...opts.metadata, model: classifier.metadata(), stage: "classifier", train: { ...o, device } })
     : undefined;
   try {
+    const startStep = opts.resume ? resumeTrainState(opts.checkpointPath!, state).step : 0;
     const result = await trainLoop({
       name: "trainClassifier",
       params,
       optimizer,
       generator,
       steps: o.steps,
-      startStep: 0,
-      resumed: false,
+      startStep,
+      resumed: opts.resume ?? false,
       lrAt: (step) => classifierLrAt(step, o),
       gradClip: o.gradClip,
       progressEvery: o.progressEvery,
