@@ -139,3 +139,22 @@ function convert(flag: FlagSpec, raw: string): string | number | number[] | bool
   if (flag.choices && !flag.choices.includes(raw)) throw new FewstepError(`--${flag.name} must be one of ${flag.choices.join(", ")}, got '${raw}'`);
   return raw;
 }
+
+/** The --device flag every trainer and sampler shares. */
+export const DEVICE_FLAG: FlagSpec = {
+  name: "device",
+  kind: "string",
+  meta: "DEV",
+  default: "cpu",
+  help: "where parameters, optimizer state and every training draw live: cpu, cuda or cuda:N (cuda needs the addon built against a CUDA libtorch)",
+};
+
+/** The parsed --device, checked against this build of the addon. */
+export async function deviceFlag(flags: ParsedFlags): Promise<import("../engine/index.js").Device> {
+  const { FewstepError, resolveDevice } = await import("../engine/index.js");
+  try {
+    return resolveDevice(String(flags.device ?? "cpu"));
+  } catch (err) {
+    throw new FewstepError(`--device: ${(err as Error).message}`);
+  }
+}

@@ -4,8 +4,10 @@
 // --resume continues from the last checkpoint.
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
+import { DEVICE_FLAG, deviceFlag } from "../flags.js";
 
 const common: FlagSpec[] = [
+  DEVICE_FLAG,
   { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec (default ring2d when --data is absent)" },
   { name: "data", kind: "string", meta: "SPEC", help: "image data, as for train-teacher (fashion-mnist, png:DIR, ...); padded or resized to the model's size" },
   { name: "out-dir", kind: "path", meta: "DIR", default: "runs/distill", help: "run folder for checkpoints, config.json and log.jsonl" },
@@ -103,6 +105,7 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageOne({
+      device: await deviceFlag(flags),
       teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: (flags.mixture as string | undefined) ?? "ring2d" },
       dataset: data,
       outDir,
@@ -136,6 +139,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageTwo({
+      device: await deviceFlag(flags),
       from,
       dataset: data,
       outDir,

@@ -6,6 +6,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { DEVICE_FLAG, deviceFlag } from "../flags.js";
 
 /** The test accuracy below which the command warns: FID/IS need a classifier that knows the classes. */
 export const MIN_TEST_ACCURACY = 0.9;
@@ -15,6 +16,7 @@ export const trainClassifierSpec: CommandSpec = {
   summary: "train the small CNN whose features and softmax give fewstep eval's FID and IS; reports its test accuracy",
   usage: "fewstep train-classifier [--data fashion-mnist] [--test-data fashion-mnist:test] [--out-dir DIR] [flags]",
   flags: [
+    DEVICE_FLAG,
     { name: "data", kind: "string", meta: "SPEC", default: "fashion-mnist", help: "training images: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS" },
     { name: "test-data", kind: "string", meta: "SPEC", default: "fashion-mnist:test", help: "held-out images for the accuracy (same forms)" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/classifier", help: "run folder: config.json, log.jsonl, classifier.safetensors, accuracy.json" },
@@ -72,6 +74,7 @@ export async function runTrainClassifier(flags: ParsedFlags): Promise<void> {
   try {
     const meta = { data: flags.data, testData: flags["test-data"], classNames: host.classNames ?? null };
     const result = await trainClassifier({
+      device: await deviceFlag(flags),
       dataset,
       model: { widths, finalWidth: flags["final-width"] as number, featureDim: flags["feature-dim"] as number, dropout: flags.dropout as number },
       steps: flags.steps as number,

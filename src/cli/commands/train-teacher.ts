@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { DEVICE_FLAG, deviceFlag } from "../flags.js";
 
 /** Defaults that differ between vector data (MLP) and images (U-Net), each with its reason. */
 export const TRAIN_DEFAULTS = {
@@ -21,6 +22,7 @@ export const trainTeacherSpec: CommandSpec = {
   summary: "train a class-conditional teacher (with condition dropout): an MLP on a Gaussian mixture or a U-Net on images",
   usage: "fewstep train-teacher (--mixture NAME|spec.json | --data fashion-mnist|SPEC) [--out-dir DIR] [flags]",
   flags: [
+    DEVICE_FLAG,
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data: built-in ring2d, gauss64d, or a JSON spec (default ring2d when --data is absent)" },
     { name: "data", kind: "string", meta: "SPEC", help: "image data: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/teacher", help: "run folder: config.json, log.jsonl, teacher.safetensors, grids/" },
@@ -119,6 +121,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   }
   try {
     const result = await trainTeacher({
+      device: await deviceFlag(flags),
       dataset,
       architecture: images ? "unet" : "mlp-denoiser",
       steps: resolved.steps as number,
