@@ -16,8 +16,7 @@ struct GeneratorHolder {
 };
 
 at::Generator& UnwrapGenerator(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsExternal()) throw std::invalid_argument("argument " + std::to_string(index) + " is not a generator");
-  return info[index].As<Napi::External<GeneratorHolder>>().Data()->generator;
+  return UnwrapTagged<GeneratorHolder>(info[index], kGeneratorTag, "argument " + std::to_string(index), "a generator")->generator;
 }
 
 at::TensorOptions Options(const Napi::CallbackInfo& info, size_t dtypeIndex, size_t deviceIndex, const char* op) {
@@ -77,7 +76,9 @@ void RegisterCreation(Napi::Env env, Napi::Object exports) {
   // Generators
   Define(env, exports, "generatorNew", [](const Napi::CallbackInfo& info) -> Napi::Value {
     auto* holder = new GeneratorHolder{at::detail::createCPUGenerator(static_cast<uint64_t>(Int(info, 0, "generatorNew")))};
-    return Napi::External<GeneratorHolder>::New(info.Env(), holder, [](Napi::Env, GeneratorHolder* h) { delete h; });
+    auto external = Napi::External<GeneratorHolder>::New(info.Env(), holder, [](Napi::Env, GeneratorHolder* h) { delete h; });
+    external.TypeTag(&kGeneratorTag);
+    return external;
   });
   Define(env, exports, "generatorGetState", [](const Napi::CallbackInfo& info) -> Napi::Value {
     at::Generator& gen = UnwrapGenerator(info, 0);
