@@ -1,5 +1,5 @@
-// fewstep's N-API addon over libtorch: handles and their type tags, errors, threads, metadata,
-// registration.
+// fewstep's N-API addon over libtorch: handles and their type tags, per-instance state, errors,
+// threads, metadata, registration.
 // The ops themselves live in creation.cc, ops.cc, autograd.cc and optim.cc.
 #include "handle.h"
 
@@ -18,12 +18,26 @@ const napi_type_tag kTensorTag = {0x6d1f0a3c2b8e4f51ULL, 0x9a7c3e2d1b0f8a64ULL};
 const napi_type_tag kGeneratorTag = {0x3b5e8c1d7a2f4e90ULL, 0xc4d2a1f0e9b87356ULL};
 
 namespace {
-Napi::FunctionReference* torchErrorClass = nullptr;  // set from JS: src/engine/errors.ts
 
 struct Entry {
   std::string name;
   Body body;
 };
+
+// State of one addon instance: the main thread and every worker_thread that loads the addon get
+// their own (napi_set_instance_data), so no JS value is shared across threads.
+struct AddonData {
+  // TorchError of this instance's JS realm, handed over by src/engine/native.ts at load.
+  Napi::FunctionReference torchErrorClass;
+  // Live tensors. Never freed (8 bytes per instance): at environment teardown Node runs the
+  // instance-data finalizer and the Externals' finalizers in no set order, and each holder
+  // decrements the count it was counted in.
+  int64_t* liveCount = new int64_t(0);
+  // The bindings' bodies (Define), freed with the instance.
+  std::vector<std::unique_ptr<Entry>> entries;
+};
+
+AddonData& Instance(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
 void FinalizeHolder(Napi::Env env, TensorHolder* holder) {
   Release(env, holder);
@@ -38,10 +52,7 @@ TensorHolder* HolderAt(const Napi::Value& value, const std::string& where) {
 std::string ArgumentName(size_t index) { return "argument " + std::to_string(index); }
 }  // namespace
 
-int64_t& LiveCount() {
-  static int64_t count = 0;
-  return count;
-}
+int64_t LiveCount(Napi::Env env) { return *Instance(env).liveCount; }
 
 std::string Describe(const Napi::Value& value) {
   if (value.IsExternal()) {
@@ -67,7 +78,7 @@ void Release(Napi::Env env, TensorHolder* holder) {
   if (!holder->live) return;
   holder->live = false;
   holder->tensor = at::Tensor();
-  LiveCount() -= 1;
+  *holder->liveCount -= 1;
   if (holder->accountedBytes != 0) {
     int64_t ignored = 0;
     napi_adjust_external_memory(env, -holder->accountedBytes, &ignored);
@@ -78,7 +89,8 @@ void Release(Napi::Env env, TensorHolder* holder) {
 Napi::Value Wrap(Napi::Env env, at::Tensor tensor) {
   auto* holder = new TensorHolder();
   holder->tensor = std::move(tensor);
-  LiveCount() += 1;
+  holder->liveCount = Instance(env).liveCount;
+  *holder->liveCount += 1;
   auto external = Napi::External<TensorHolder>::New(env, holder, FinalizeHolder);
   external.TypeTag(&kTensorTag);
   return external;
@@ -186,15 +198,18 @@ Napi::Value Guard(const Napi::CallbackInfo& info, const char* op, const std::fun
   } catch (...) {
     message = "unknown native exception";
   }
-  if (torchErrorClass != nullptr) {
-    Napi::Object error = torchErrorClass->New({Napi::String::New(env, message), Napi::String::New(env, op)});
+  Napi::FunctionReference& torchErrorClass = Instance(env).torchErrorClass;
+  if (!torchErrorClass.IsEmpty()) {
+    Napi::Object error = torchErrorClass.New({Napi::String::New(env, message), Napi::String::New(env, op)});
     throw Napi::Error(env, error);
   }
   throw Napi::Error::New(env, std::string(op) + ": " + message);
 }
 
 void Define(Napi::Env env, Napi::Object exports, const char* name, Body body) {
-  auto* entry = new Entry{name, std::move(body)};  // lives as long as the module
+  auto& entries = Instance(env).entries;
+  entries.push_back(std::make_unique<Entry>(Entry{name, std::move(body)}));
+  Entry* entry = entries.back().get();  // lives as long as this addon instance
   exports.Set(name, Napi::Function::New(
                         env,
                         [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -208,12 +223,12 @@ namespace {
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Define(env, exports, "setErrorClass", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (torchErrorClass == nullptr) torchErrorClass = new Napi::FunctionReference();
-    *torchErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!info[0].IsFunction()) throw std::invalid_argument("argument 0 is " + Describe(info[0]) + ", expected the TorchError class");
+    Instance(info.Env()).torchErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
     return info.Env().Undefined();
   });
   Define(env, exports, "liveCount", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(LiveCount()));
+    return Napi::Number::New(info.Env(), static_cast<double>(LiveCount(info.Env())));
   });
   Define(env, exports, "setNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
     int64_t n = Int(info, 0, "setNumThreads");
@@ -304,6 +319,7 @@ void TuneMalloc() {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TuneMalloc();
+  env.SetInstanceData(new fewstep::AddonData());  // before Define, which keeps its entries there
   fewstep::RegisterRuntime(env, exports);
   fewstep::RegisterCreation(env, exports);
   fewstep::RegisterOps(env, exports);

@@ -21,6 +21,7 @@ struct TensorHolder {
   at::Tensor tensor;
   bool live = true;
   int64_t accountedBytes = 0;  // what napi_adjust_external_memory was told
+  int64_t* liveCount = nullptr;  // the creating addon instance's count (see AddonData in addon.cc)
 };
 
 extern const napi_type_tag kTensorTag;
@@ -38,8 +39,9 @@ Holder* UnwrapTagged(const Napi::Value& value, const napi_type_tag& tag, const s
   return value.As<Napi::External<Holder>>().Data();
 }
 
-// Number of live (not disposed, not finalized) tensors: tests assert it stays flat.
-int64_t& LiveCount();
+// Number of live (not disposed, not finalized) tensors of this addon instance (this thread's
+// Node environment): tests assert it stays flat.
+int64_t LiveCount(Napi::Env env);
 
 Napi::Value Wrap(Napi::Env env, at::Tensor tensor);
 // Throws naming the argument when it is not a live tensor handle.
