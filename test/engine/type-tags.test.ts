@@ -59,6 +59,7 @@ test("tagged handles still work where they belong", () =>
     const t = ones([3]);
     assert.equal(native.isLive(t.handle), true);
     assert.deepEqual(native.meta(t.handle), [0, "cpu", false, 3]);
+    assert.equal(native.generatorDevice(g.handle), "cpu");
     const drawn = native.randn([3], g.handle, 0, "cpu");
     assert.equal(native.isLive(drawn), true);
     native.dispose(drawn);
