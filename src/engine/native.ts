@@ -195,7 +195,8 @@ export interface NativeAddon {
     nesterov: boolean,
     firstStep: boolean,
   ): void;
-  clipGradNorm(params: Handle[], maxNorm: number): number;
+  /** The pre-clip global norm, a 0-d tensor on the parameters' device (no host sync). */
+  clipGradNorm(params: Handle[], maxNorm: number): Handle;
   emaUpdate(averages: Handle[], params: Handle[], decay: number): void;
 }
 
