@@ -1,4 +1,5 @@
-// fewstep's N-API addon over libtorch: handles, errors, threads, metadata, registration.
+// fewstep's N-API addon over libtorch: handles and their type tags, per-instance state, errors,
+// threads, metadata, registration.
 // The ops themselves live in creation.cc, ops.cc, autograd.cc and optim.cc.
 #include "handle.h"
 
@@ -12,30 +13,72 @@
 
 namespace fewstep {
 
+// Random 128-bit constants, one per kind of External (napi_type_tag_object, Node-API 8).
+const napi_type_tag kTensorTag = {0x6d1f0a3c2b8e4f51ULL, 0x9a7c3e2d1b0f8a64ULL};
+const napi_type_tag kGeneratorTag = {0x3b5e8c1d7a2f4e90ULL, 0xc4d2a1f0e9b87356ULL};
+
 namespace {
-Napi::FunctionReference* torchErrorClass = nullptr;  // set from JS: src/engine/errors.ts
 
 struct Entry {
   std::string name;
   Body body;
 };
 
+// State of one addon instance: the main thread and every worker_thread that loads the addon get
+// their own (napi_set_instance_data), so no JS value is shared across threads.
+struct AddonData {
+  // TorchError of this instance's JS realm, handed over by src/engine/native.ts at load.
+  Napi::FunctionReference torchErrorClass;
+  // Live tensors. Never freed (8 bytes per instance): at environment teardown Node runs the
+  // instance-data finalizer and the Externals' finalizers in no set order, and each holder
+  // decrements the count it was counted in.
+  int64_t* liveCount = new int64_t(0);
+  // The bindings' bodies (Define), freed with the instance.
+  std::vector<std::unique_ptr<Entry>> entries;
+};
+
+AddonData& Instance(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
 void FinalizeHolder(Napi::Env env, TensorHolder* holder) {
   Release(env, holder);
   delete holder;
 }
+
+// A live-or-disposed tensor holder; throws naming `where` for anything else.
+TensorHolder* HolderAt(const Napi::Value& value, const std::string& where) {
+  return UnwrapTagged<TensorHolder>(value, kTensorTag, where, "a tensor");
+}
+
+std::string ArgumentName(size_t index) { return "argument " + std::to_string(index); }
 }  // namespace
 
-int64_t& LiveCount() {
-  static int64_t count = 0;
-  return count;
+int64_t LiveCount(Napi::Env env) { return *Instance(env).liveCount; }
+
+std::string Describe(const Napi::Value& value) {
+  if (value.IsExternal()) {
+    auto external = value.As<Napi::External<void>>();
+    if (external.CheckTypeTag(&kTensorTag)) return "a tensor";
+    if (external.CheckTypeTag(&kGeneratorTag)) return "a generator";
+    return "an External fewstep did not make";
+  }
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsNull()) return "null";
+  if (value.IsBoolean()) return "a boolean";
+  if (value.IsNumber()) return "a number";
+  if (value.IsBigInt()) return "a bigint";
+  if (value.IsString()) return "a string";
+  if (value.IsSymbol()) return "a symbol";
+  if (value.IsArray()) return "an array";
+  if (value.IsTypedArray()) return "a typed array";
+  if (value.IsFunction()) return "a function";
+  return "an object";
 }
 
 void Release(Napi::Env env, TensorHolder* holder) {
   if (!holder->live) return;
   holder->live = false;
   holder->tensor = at::Tensor();
-  LiveCount() -= 1;
+  *holder->liveCount -= 1;
   if (holder->accountedBytes != 0) {
     int64_t ignored = 0;
     napi_adjust_external_memory(env, -holder->accountedBytes, &ignored);
@@ -46,16 +89,15 @@ void Release(Napi::Env env, TensorHolder* holder) {
 Napi::Value Wrap(Napi::Env env, at::Tensor tensor) {
   auto* holder = new TensorHolder();
   holder->tensor = std::move(tensor);
-  LiveCount() += 1;
-  return Napi::External<TensorHolder>::New(env, holder, FinalizeHolder);
+  holder->liveCount = Instance(env).liveCount;
+  *holder->liveCount += 1;
+  auto external = Napi::External<TensorHolder>::New(env, holder, FinalizeHolder);
+  external.TypeTag(&kTensorTag);
+  return external;
 }
 
 at::Tensor& Unwrap(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  Napi::Value value = info[index];
-  if (!value.IsExternal()) {
-    throw std::invalid_argument(std::string("argument ") + std::to_string(index) + " is not a tensor");
-  }
-  auto* holder = value.As<Napi::External<TensorHolder>>().Data();
+  auto* holder = HolderAt(info[index], ArgumentName(index));
   if (!holder->live) {
     throw std::invalid_argument("a tensor passed to it was disposed; keep() it or create it outside the scope that disposed it");
   }
@@ -75,9 +117,7 @@ std::vector<at::Tensor> UnwrapList(const Napi::CallbackInfo& info, size_t index,
   std::vector<at::Tensor> out;
   out.reserve(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
-    Napi::Value value = array[i];
-    if (!value.IsExternal()) throw std::invalid_argument("element " + std::to_string(i) + " of the tensor list is not a tensor");
-    auto* holder = value.As<Napi::External<TensorHolder>>().Data();
+    auto* holder = HolderAt(array.Get(i), "element " + std::to_string(i) + " of the tensor list");
     if (!holder->live) throw std::invalid_argument("element " + std::to_string(i) + " of the tensor list was disposed");
     out.push_back(holder->tensor);
   }
@@ -158,15 +198,18 @@ Napi::Value Guard(const Napi::CallbackInfo& info, const char* op, const std::fun
   } catch (...) {
     message = "unknown native exception";
   }
-  if (torchErrorClass != nullptr) {
-    Napi::Object error = torchErrorClass->New({Napi::String::New(env, message), Napi::String::New(env, op)});
+  Napi::FunctionReference& torchErrorClass = Instance(env).torchErrorClass;
+  if (!torchErrorClass.IsEmpty()) {
+    Napi::Object error = torchErrorClass.New({Napi::String::New(env, message), Napi::String::New(env, op)});
     throw Napi::Error(env, error);
   }
   throw Napi::Error::New(env, std::string(op) + ": " + message);
 }
 
 void Define(Napi::Env env, Napi::Object exports, const char* name, Body body) {
-  auto* entry = new Entry{name, std::move(body)};  // lives as long as the module
+  auto& entries = Instance(env).entries;
+  entries.push_back(std::make_unique<Entry>(Entry{name, std::move(body)}));
+  Entry* entry = entries.back().get();  // lives as long as this addon instance
   exports.Set(name, Napi::Function::New(
                         env,
                         [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -180,12 +223,12 @@ namespace {
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Define(env, exports, "setErrorClass", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (torchErrorClass == nullptr) torchErrorClass = new Napi::FunctionReference();
-    *torchErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!info[0].IsFunction()) throw std::invalid_argument("argument 0 is " + Describe(info[0]) + ", expected the TorchError class");
+    Instance(info.Env()).torchErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
     return info.Env().Undefined();
   });
   Define(env, exports, "liveCount", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(LiveCount()));
+    return Napi::Number::New(info.Env(), static_cast<double>(LiveCount(info.Env())));
   });
   Define(env, exports, "setNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
     int64_t n = Int(info, 0, "setNumThreads");
@@ -221,7 +264,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
     return info.Env().Undefined();
   });
   Define(env, exports, "dispose", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (info[0].IsExternal()) Release(info.Env(), info[0].As<Napi::External<TensorHolder>>().Data());
+    Release(info.Env(), HolderAt(info[0], ArgumentName(0)));
     return info.Env().Undefined();
   });
   // trackExternal(t): tells V8 about t's CPU bytes, so GC pressure finalizes forgotten tensors.
@@ -230,8 +273,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   // OpenMP regions (measured: +15% on a conv-net step). Views count their base's size: an
   // overestimate that is fine for a safety net.
   Define(env, exports, "trackExternal", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto* holder = info[0].IsExternal() ? info[0].As<Napi::External<TensorHolder>>().Data() : nullptr;
-    if (holder != nullptr && holder->live && holder->accountedBytes == 0 && holder->tensor.defined() && holder->tensor.device().is_cpu()) {
+    auto* holder = HolderAt(info[0], ArgumentName(0));
+    if (holder->live && holder->accountedBytes == 0 && holder->tensor.defined() && holder->tensor.device().is_cpu()) {
       holder->accountedBytes = static_cast<int64_t>(holder->tensor.numel() * holder->tensor.element_size());
       int64_t ignored = 0;
       napi_adjust_external_memory(info.Env(), holder->accountedBytes, &ignored);
@@ -239,7 +282,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
     return info.Env().Undefined();
   });
   Define(env, exports, "isLive", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Boolean::New(info.Env(), info[0].IsExternal() && info[0].As<Napi::External<TensorHolder>>().Data()->live);
+    return Napi::Boolean::New(info.Env(), HolderAt(info[0], ArgumentName(0))->live);
   });
   // Metadata in one call: [dtypeCode, device, requiresGrad, ...shape]
   Define(env, exports, "meta", [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -276,6 +319,7 @@ void TuneMalloc() {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TuneMalloc();
+  env.SetInstanceData(new fewstep::AddonData());  // before Define, which keeps its entries there
   fewstep::RegisterRuntime(env, exports);
   fewstep::RegisterCreation(env, exports);
   fewstep::RegisterOps(env, exports);

@@ -2,12 +2,16 @@
 // A JS tensor holds a Napi::External<TensorHolder>. Release is deterministic: dispose() drops the
 // at::Tensor at once; the External's finalizer only frees the small holder (and the tensor if it
 // was never disposed: the safety net of DESIGN.md section 3).
+// Every External the addon hands out carries a napi_type_tag (kTensorTag, kGeneratorTag), and
+// every unwrap checks it: a generator where a tensor belongs, a plain object, or another addon's
+// External is an error naming what came, never a misread pointer.
 #pragma once
 
 #include <napi.h>
 #include <torch/torch.h>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,13 +21,30 @@ struct TensorHolder {
   at::Tensor tensor;
   bool live = true;
   int64_t accountedBytes = 0;  // what napi_adjust_external_memory was told
+  int64_t* liveCount = nullptr;  // the creating addon instance's count (see AddonData in addon.cc)
 };
 
-// Number of live (not disposed, not finalized) tensors: tests assert it stays flat.
-int64_t& LiveCount();
+extern const napi_type_tag kTensorTag;
+extern const napi_type_tag kGeneratorTag;
+
+// What a JS value is, for error messages: "a tensor", "a generator", "an object", "a number", ...
+std::string Describe(const Napi::Value& value);
+
+// The holder behind an External tagged `tag`; otherwise throws "<where> is <what came>, expected <expected>".
+template <typename Holder>
+Holder* UnwrapTagged(const Napi::Value& value, const napi_type_tag& tag, const std::string& where, const char* expected) {
+  if (!value.IsExternal() || !value.As<Napi::External<Holder>>().CheckTypeTag(&tag)) {
+    throw std::invalid_argument(where + " is " + Describe(value) + ", expected " + expected);
+  }
+  return value.As<Napi::External<Holder>>().Data();
+}
+
+// Number of live (not disposed, not finalized) tensors of this addon instance (this thread's
+// Node environment): tests assert it stays flat.
+int64_t LiveCount(Napi::Env env);
 
 Napi::Value Wrap(Napi::Env env, at::Tensor tensor);
-// Throws a TypeError naming the argument when it is not a live tensor handle.
+// Throws naming the argument when it is not a live tensor handle.
 at::Tensor& Unwrap(const Napi::CallbackInfo& info, size_t index, const char* op);
 bool IsNullish(const Napi::Value& value);
 // Optional tensor: undefined/null gives an undefined at::Tensor.

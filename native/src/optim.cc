@@ -72,7 +72,9 @@ void RegisterOptim(Napi::Env env, Napi::Object exports) {
     return info.Env().Undefined();
   });
   // clipGradNorm(params, maxNorm): scales all gradients so their global 2-norm is at most
-  // maxNorm; returns the norm before clipping.
+  // maxNorm; returns the norm before clipping as a 0-d tensor on the parameters' device. No
+  // item(): reading it would wait for the GPU every step; the caller reads it when it reports.
+  // No gradient at all: a 0-d zero like the first parameter (PyTorch returns torch.tensor(0.)).
   Define(env, exports, "clipGradNorm", [](const Napi::CallbackInfo& info) -> Napi::Value {
     auto params = UnwrapList(info, 0, "clipGradNorm");
     double maxNorm = Number(info, 1, "clipGradNorm");
@@ -81,13 +83,13 @@ void RegisterOptim(Napi::Env env, Napi::Object exports) {
     for (auto& p : params) {
       if (p.grad().defined()) norms.push_back(at::norm(p.grad(), 2));
     }
-    if (norms.empty()) return Napi::Number::New(info.Env(), 0);
+    if (norms.empty()) return Wrap(info.Env(), at::zeros({}, params.empty() ? at::TensorOptions() : params[0].options()));
     at::Tensor total = at::norm(at::stack(norms), 2);
     at::Tensor coef = at::clamp(maxNorm / (total + 1e-6), c10::nullopt, 1.0);
     for (auto& p : params) {
       if (p.grad().defined()) p.mutable_grad().mul_(coef.to(p.grad().device()));
     }
-    return Napi::Number::New(info.Env(), total.item<double>());
+    return Wrap(info.Env(), total);
   });
   // emaUpdate(averages, params, decay): average = decay * average + (1 - decay) * param
   Define(env, exports, "emaUpdate", [](const Napi::CallbackInfo& info) -> Napi::Value {

@@ -121,21 +121,26 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
   return fromHandle(native.linspace(start, end, steps, dtypeCode[opts.dtype ?? "float32"], opts.device ?? "cpu"));
 }
 
-/** Uniform on [0, 1), drawn from `generator` (on the CPU, then moved: the same numbers on every device). */
+/**
+ * Uniform on [0, 1), drawn from `generator`. A CPU generator draws on the CPU and the values move
+ * to `opts.device` (the same numbers on every device); a generator on a device draws there, so
+ * `opts.device` must then be that device or left out (a mismatch is a TorchError naming both).
+ * @default opts.device the generator's device ("cpu" for a CPU generator), opts.dtype "float32"
+ */
 export function rand(shape: number[], generator: Generator, opts: TensorOptions = {}): Tensor {
-  return fromHandle(native.rand(shape, generator.handle, dtypeCode[opts.dtype ?? "float32"], opts.device ?? "cpu"));
+  return fromHandle(native.rand(shape, generator.handle, dtypeCode[opts.dtype ?? "float32"], opts.device ?? generator.device));
 }
-/** Standard normal, drawn from `generator`. */
+/** Standard normal, drawn from `generator`; devices as in rand(). @default opts.device the generator's device */
 export function randn(shape: number[], generator: Generator, opts: TensorOptions = {}): Tensor {
-  return fromHandle(native.randn(shape, generator.handle, dtypeCode[opts.dtype ?? "float32"], opts.device ?? "cpu"));
+  return fromHandle(native.randn(shape, generator.handle, dtypeCode[opts.dtype ?? "float32"], opts.device ?? generator.device));
 }
-/** int64 uniform on [low, high). */
+/** int64 uniform on [low, high); devices as in rand(). @default opts.device the generator's device */
 export function randint(low: number, high: number, shape: number[], generator: Generator, opts: { device?: Device } = {}): Tensor {
-  return fromHandle(native.randint(low, high, shape, generator.handle, opts.device ?? "cpu"));
+  return fromHandle(native.randint(low, high, shape, generator.handle, opts.device ?? generator.device));
 }
-/** A random permutation of 0..n-1 (int64). */
+/** A random permutation of 0..n-1 (int64); devices as in rand(). @default opts.device the generator's device */
 export function randperm(n: number, generator: Generator, opts: { device?: Device } = {}): Tensor {
-  return fromHandle(native.randperm(n, generator.handle, opts.device ?? "cpu"));
+  return fromHandle(native.randperm(n, generator.handle, opts.device ?? generator.device));
 }
 
 // Free functions over several tensors (no natural receiver).

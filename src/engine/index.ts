@@ -9,7 +9,7 @@ export * from "./functional.js";
 export * from "./linalg.js";
 export * from "./autograd.js";
 export * from "./optim.js";
-export { Generator } from "./random.js";
+export { Generator, type GeneratorOptions } from "./random.js";
 export { Scope, tidy, keep, liveTensors } from "./scope.js";
 export { setNumThreads, getNumThreads, torchVersion, cudaAvailable, resolveDevice, setAllowTF32, getAllowTF32, blasInfo, type BlasInfo } from "./runtime.js";
 

@@ -8,7 +8,7 @@ import { FewstepError, TorchError } from "./errors.js";
 
 /** An opaque reference to an at::Tensor held by the addon. */
 export type Handle = { readonly __tensorHandle: unique symbol };
-/** An opaque reference to a CPU at::Generator. */
+/** An opaque reference to an at::Generator (CPU or CUDA). */
 export type GeneratorHandle = { readonly __generatorHandle: unique symbol };
 type Operand = Handle | number;
 type Opt<T> = T | null | undefined;
@@ -36,7 +36,9 @@ export interface NativeAddon {
   full(shape: number[], value: number, dtype: number, device: string): Handle;
   arange(start: number, end: number, step: number, dtype: number, device: string): Handle;
   linspace(start: number, end: number, steps: number, dtype: number, device: string): Handle;
-  generatorNew(seed: number): GeneratorHandle;
+  generatorNew(seed: number, device?: string): GeneratorHandle;
+  /** "cpu" or "cuda:N". */
+  generatorDevice(g: GeneratorHandle): string;
   generatorGetState(g: GeneratorHandle): Handle;
   generatorSetState(g: GeneratorHandle, state: Handle): void;
   rand(shape: number[], g: GeneratorHandle, dtype: number, device: string): Handle;
@@ -193,7 +195,8 @@ export interface NativeAddon {
     nesterov: boolean,
     firstStep: boolean,
   ): void;
-  clipGradNorm(params: Handle[], maxNorm: number): number;
+  /** The pre-clip global norm, a 0-d tensor on the parameters' device (no host sync). */
+  clipGradNorm(params: Handle[], maxNorm: number): Handle;
   emaUpdate(averages: Handle[], params: Handle[], decay: number): void;
 }
 

@@ -6,7 +6,7 @@ import { zerosLike } from "./creation.js";
 import { ConfigError, ShapeError } from "./errors.js";
 import { native } from "./native.js";
 import { keep, tidy } from "./scope.js";
-import type { Tensor } from "./tensor.js";
+import { fromHandle, type Tensor } from "./tensor.js";
 
 /** Saved optimizer state: tensors by name plus plain numbers (step count, hyperparameters). */
 export interface OptimizerState {
@@ -181,12 +181,15 @@ export class SGD extends Optimizer {
 }
 
 /**
- * Scales all gradients so their global 2-norm is at most maxNorm (torch.nn.utils.clip_grad_norm_).
- * Returns the norm before clipping.
+ * Scales all gradients so their global 2-norm is at most maxNorm (torch.nn.utils.clip_grad_norm_:
+ * coef = min(maxNorm / (norm + 1e-6), 1)). Returns the norm before clipping as a new 0-d tensor on
+ * the parameters' device, in the current scope: the step never waits on the GPU, and the caller
+ * reads it with `.item()` when it reports (or lets the scope free it). A 0-d zero when no
+ * parameter has a gradient.
  */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
   checkPositive("maxNorm", maxNorm);
-  return native.clipGradNorm(params.map((p) => p.handle), maxNorm);
+  return fromHandle(native.clipGradNorm(params.map((p) => p.handle), maxNorm));
 }
 
 /** Exponential moving average of parameters: average = decay * average + (1 - decay) * param. */

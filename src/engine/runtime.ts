@@ -90,13 +90,22 @@ export function initRuntime(): void {
  * @throws ConfigError naming the fix: an unknown name, or "cuda" on a CPU-only libtorch
  */
 export function resolveDevice(name: string): Device {
+  return checkDevice(name, { instead: "use --device cpu" });
+}
+
+/**
+ * @internal The one device check behind resolveDevice and `new Generator(seed, { device })`.
+ * `op` leads the message when given; `instead` is the CPU alternative the message offers.
+ */
+export function checkDevice(name: string, opts: { op?: string; instead: string }): Device {
+  const lead = opts.op ? `${opts.op}: ` : "";
   if (name !== "cpu" && name !== "cuda" && !/^cuda:\d+$/.test(name)) {
-    throw new ConfigError(`unknown device '${name}': use cpu, cuda or cuda:N`);
+    throw new ConfigError(`${lead}unknown device '${name}': use cpu, cuda or cuda:N`);
   }
   if (name !== "cpu" && !cudaAvailable()) {
     throw new ConfigError(
-      `device '${name}': the native addon was built against a libtorch without CUDA or no GPU is visible (${torchVersion()}); ` +
-        "rebuild it against a CUDA build (LIBTORCH=/path/to/libtorch or a Python with CUDA PyTorch, then npm run build:native), or use --device cpu",
+      `${lead}device '${name}': the native addon was built against a libtorch without CUDA or no GPU is visible (${torchVersion()}); ` +
+        `rebuild it against a CUDA build (LIBTORCH=/path/to/libtorch or a Python with CUDA PyTorch, then npm run build:native), or ${opts.instead}`,
     );
   }
   return name as Device;

@@ -98,7 +98,7 @@ function checkOptimizer(name: string, make: (params: Tensor[]) => { step(): void
           opt.zeroGrad();
           const loss = p.sub(target).pow(2).sum().mul(3).add(q.pow(3).sum());
           loss.backward();
-          if (clip !== undefined) norms.push(clipGradNorm([p, q], clip));
+          if (clip !== undefined) norms.push(clipGradNorm([p, q], clip).item());
           opt.step();
         });
       }
