@@ -154,8 +154,10 @@ export function readCifar10(batchPaths: string[]): ImageDataset {
 
 /**
  * Reads a folder with one subfolder per class (sorted names give the class indices) of *.png files
- * (sorted by name). Gray gives 1 channel, RGB 3; RGBA drops alpha (a net trained on RGB has no use
- * for it, and the dataset's images must share one channel count).
+ * (sorted by name), of any PNG format (io/png.ts): grey files (colour types 0 and 4) give 1
+ * channel, colour and palette files 3, in 8-bit values (16-bit keeps the high byte). Alpha is
+ * dropped, colours left as stored, as PIL's convert("L") / convert("RGB") that torchvision's
+ * loader calls: a net trained on RGB has no use for it, and the images must share one channel count.
  * @throws FormatError naming the offending file when its size or channel count differs from the
  *   first image; naming the folder when it has no class subfolders or a class has no PNG
  */
@@ -174,8 +176,8 @@ export function readPngFolder(root: string): ImageDataset {
     if (files.length === 0) throw new FormatError(`${dir}: class folder "${name}" holds no .png files`);
     for (const f of files) {
       const path = join(dir, f);
-      const png = loadPng(path);
-      const channels = png.channels === 4 ? 3 : png.channels;
+      const png = loadPng(path, { alpha: "drop" });
+      const { channels } = png;
       shape ??= { channels, height: png.height, width: png.width, first: path };
       if (channels !== shape.channels || png.height !== shape.height || png.width !== shape.width) {
         throw new FormatError(
@@ -186,7 +188,7 @@ export function readPngFolder(root: string): ImageDataset {
       // PNG interleaves channels (HWC); the dataset stores planes (CHW).
       const hw = png.height * png.width;
       const chw = new Uint8Array(channels * hw);
-      for (let p = 0; p < hw; p++) for (let c = 0; c < channels; c++) chw[c * hw + p] = png.data[p * png.channels + c];
+      for (let p = 0; p < hw; p++) for (let c = 0; c < channels; c++) chw[c * hw + p] = png.data[p * channels + c];
       planes.push(chw);
       labels.push(cls);
     }

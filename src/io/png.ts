@@ -1,14 +1,39 @@
-// PNG encoder and decoder for 8-bit grayscale, RGB and RGBA images (PNG spec, W3C 2003 / ISO 15948):
-// signature, IHDR/IDAT/IEND chunks with CRC-32 (spec Annex D), zlib stream via node:zlib, the five
-// scanline filters of spec section 9 (None, Sub, Up, Average, Paeth). Enough for fewstep's sample
-// plots and for reading back what common tools write at these formats; no palette, 16-bit or Adam7.
+// PNG files (PNG spec, W3C 2003 / ISO 15948). Decoding goes through pngjs (PNG.sync.read), a
+// maintained pure-JS decoder of every standard format: bit depths 1 to 16; grey, RGB, palette
+// (with tRNS), grey+alpha and RGBA; Adam7 interlacing. A check in front of it (signature, chunk
+// lengths, CRC-32, IHDR fields, IEND; the image data inflated by node:zlib) names what is wrong
+// with a bad file: pngjs 7's sync reader stops at the first bad chunk and then reports only
+// "unrecognised content at end of stream" for the unread rest (lib/parser-sync.js), and its sync
+// inflate misses zlib's errors on Node 20, returning zeros (lib/sync-inflate.js).
+//
+// What a decoded image becomes (decodePng, loadPng, and so the PNG-folder reader):
+// - 8-bit samples 0..255 in a PngImage. 16-bit samples keep their high byte (v >> 8), as PIL's PNG
+//   reader does for 16-bit RGB, RGBA and grey+alpha (raw modes "RGB;16B" ...); 1, 2 and 4-bit grey
+//   is stretched to 0..255 (x255, x85, x17), as PIL's "1", "L;2", "L;4". Gamma, sRGB and ICC
+//   chunks are ignored, as PIL does by default: the values are the stored samples.
+// - alpha "drop" (the dataset reader): grey files (colour types 0 and 4) give 1 channel, colour
+//   files (2, 3 palette, 6) give 3; alpha is discarded, colours are left as stored (no composite
+//   on a background), as PIL's convert("L") / convert("RGB"), which torchvision's loader calls.
+// - alpha "keep" (the default): the same, except that a file carrying alpha (colour type 4 or 6, or
+//   a tRNS chunk) gives 4 channels, RGBA with grey copied into R, G and B: PIL's convert("RGBA").
+// - One deviation from PIL: its convert("L") of a 16-bit grey file clips at 255 (Pillow issue
+//   #3011), so most pixels turn white; fewstep keeps the high byte there as for every 16-bit file.
+//
+// The encoder stays fewstep's own (8-bit grey, RGB and RGBA, non-interlaced; the five filters of
+// spec section 9, CRC-32 of Annex D, zlib via node:zlib): it writes a PngImage as it is in about
+// 100 lines, where pngjs's packer assumes RGBA input and would need five of its defaults overridden
+// (input colour type, input alpha, output colour type, level 9, Z_RLE strategy) plus a Buffer copy;
+// and with our encoder and pngjs's decoder, every round-trip test checks two independent codecs
+// against each other. The CRC-32 serves both the encoder and the chunk walk.
 
 import { readFileSync } from "node:fs";
 import { deflateSync, inflateSync } from "node:zlib";
+import { PNG } from "pngjs";
 import { writeFileAtomic } from "./atomic.js";
 import { FormatError } from "./errors.js";
 
-/** An 8-bit image, rows top to bottom, channels interleaved (gray; R,G,B; or R,G,B,A). */
+/** An 8-bit image, rows top to bottom, channels interleaved (gray; R,G,B; or R,G,B,A): what
+ * `encodePng` writes and `decodePng` returns. */
 export interface PngImage {
   width: number;
   height: number;
@@ -34,9 +59,8 @@ export interface PngEncodeOptions {
 }
 
 const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-// PNG colour type per channel count (spec table 11.1); 4 (gray + alpha) and 3 (palette) are not used.
+// PNG colour type the encoder writes per channel count (spec table 11.1).
 const COLOR_TYPE = { 1: 0, 3: 2, 4: 6 } as const;
-const CHANNELS_OF_COLOR_TYPE: Record<number, 1 | 3 | 4> = { 0: 1, 2: 3, 6: 4 };
 // Largest width/height the spec allows (section 11.2.2: "0 is an invalid value", at most 2^31 - 1).
 const MAX_DIMENSION = 0x7fffffff;
 
@@ -67,8 +91,7 @@ export function crc32(bytes: Uint8Array, previous = 0): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-// Spec section 9.4 predictor from a (left), b (up), c (up-left); each filter type is written once
-// here and serves both the encoder (subtract) and the decoder (add).
+// Spec section 9.4 predictor from a (left), b (up), c (up-left), which the encoder subtracts.
 function predict(type: number, a: number, b: number, c: number): number {
   switch (type) {
     case 0: // None
@@ -190,98 +213,167 @@ export function encodePng(image: PngImage, opts: PngEncodeOptions = {}): Uint8Ar
   return out;
 }
 
+/** Options of `decodePng` and `loadPng`. */
+export interface PngDecodeOptions {
+  /**
+   * What to do with a file's alpha (colour types 4 and 6, or a tRNS chunk). "keep" returns such a
+   * file as 4-channel RGBA (grey copied into R, G, B; PIL's convert("RGBA")); "drop" discards the
+   * alpha and leaves colours as stored, giving 1 channel for grey files and 3 for colour and
+   * palette files (PIL's convert("L") / convert("RGB")). Files without alpha read the same either way.
+   * @default "keep"
+   */
+  alpha?: "keep" | "drop";
+}
+
+// Bit depths each colour type allows (spec table 11.1): 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA.
+const DEPTHS_OF_COLOR_TYPE: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+
+// What PNG.sync.read returns at run time: @types/pngjs 6 leaves out colour type 3, `transColor`,
+// and that `data` is a Uint16Array for 16-bit files read with skipRescale.
+interface PngjsImage {
+  width: number;
+  height: number;
+  depth: 1 | 2 | 4 | 8 | 16;
+  colorType: 0 | 2 | 3 | 4 | 6;
+  /** True for colour types 4 and 6 and whenever a tRNS chunk is present. */
+  alpha: boolean;
+  /** The tRNS key colour of a grey or RGB file, in raw samples (1 or 3 values). */
+  transColor?: number[];
+  /** R, G, B, A per pixel in raw samples (palette entries already looked up, 8-bit). */
+  data: Uint8Array | Uint16Array;
+}
+
+// Samples per pixel of each colour type, and the Adam7 passes (spec section 8.2: first column,
+// first row, column step, row step); a plain image is one pass of step 1.
+const SAMPLES_OF_COLOR_TYPE: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
 /**
- * Decodes a non-interlaced 8-bit gray, RGB or RGBA PNG (any of the five filter types; ancillary
- * chunks are skipped, CRCs are checked).
- * @param source names the file in error messages
- * @default source "<buffer>"
- * @throws FormatError naming `source` and the problem: bad signature or CRC, truncated data, or a
- *   format outside this subset (bit depth, colour type, interlace)
+ * Checks what pngjs would report badly or not at all: the chunk structure (signature, lengths,
+ * CRCs, IHDR first and valid, PLTE for palette files, IDAT, IEND), and that the IDAT stream
+ * inflates (with node:zlib) to at least the bytes the image needs. pngjs 7's sync inflate
+ * (lib/sync-inflate.js) misses zlib's errors on current Node and returns a full-size buffer of
+ * zeros and stale bytes instead. Returns the offset just past IEND: what follows is ignored, as
+ * libpng and PIL do.
  */
-export function decodePng(bytes: Uint8Array, source = "<buffer>"): PngImage {
-  const fail = (problem: string, cause?: unknown): FormatError =>
-    new FormatError(`${source}: ${problem}`, cause === undefined ? undefined : { cause });
-  if (bytes.length < SIGNATURE.length || SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    throw fail("not a PNG file (bad signature)");
-  }
+function checkPngStructure(bytes: Uint8Array, fail: (problem: string, cause?: unknown) => FormatError): number {
+  if (bytes.length < SIGNATURE.length || SIGNATURE.some((b, i) => bytes[i] !== b)) throw fail("not a PNG file (bad signature)");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let width = 0;
-  let height = 0;
-  let channels: 1 | 3 | 4 | undefined;
+  let header: { width: number; height: number; depth: number; colorType: number; interlace: number } | undefined;
+  let sawPalette = false;
   const idat: Uint8Array[] = [];
-  let sawEnd = false;
   let offset = SIGNATURE.length;
-  while (offset < bytes.length && !sawEnd) {
-    if (offset + 12 > bytes.length) throw fail(`truncated chunk header at byte ${offset}`);
-    const length = view.getUint32(offset);
-    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    if (offset + 12 + length > bytes.length) throw fail(`chunk ${type} at byte ${offset} is truncated (${length} data bytes declared)`);
-    const body = bytes.subarray(offset + 8, offset + 8 + length);
-    const stored = view.getUint32(offset + 8 + length);
-    const computed = crc32(bytes.subarray(offset + 4, offset + 8 + length));
-    if (stored !== computed) {
-      throw fail(`bad CRC in chunk ${type} at byte ${offset}: stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}`);
+  for (;;) {
+    const at = offset;
+    if (at + 8 > bytes.length) {
+      throw fail(`file is truncated at byte ${bytes.length}: ${at === bytes.length ? "no IEND chunk" : "it ends inside a chunk header"}`);
     }
-    if (channels === undefined && type !== "IHDR") throw fail(`first chunk must be IHDR, got ${type}`);
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (at + 12 + length > bytes.length) {
+      throw fail(`file is truncated at byte ${bytes.length}: chunk ${type} at byte ${at} declares ${length} data bytes + 4 CRC bytes`);
+    }
+    const body = bytes.subarray(at + 8, at + 8 + length);
+    const stored = view.getUint32(at + 8 + length);
+    const computed = crc32(bytes.subarray(at + 4, at + 8 + length));
+    if (stored !== computed) {
+      throw fail(`bad CRC in chunk ${type} at byte ${at} (file corrupt): stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}`);
+    }
+    offset = at + 12 + length;
     if (type === "IHDR") {
-      if (channels !== undefined) throw fail("more than one IHDR chunk");
+      if (header !== undefined) throw fail("more than one IHDR chunk");
       if (length !== 13) throw fail(`IHDR must hold 13 bytes, got ${length}`);
-      const b = new DataView(body.buffer, body.byteOffset, 13);
-      width = b.getUint32(0);
-      height = b.getUint32(4);
-      const [bitDepth, colorType, compression, filterMethod, interlace] = body.subarray(8, 13);
-      if (width < 1 || height < 1 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
-        throw fail(`invalid size ${width}x${height}`);
-      }
-      if (bitDepth !== 8) throw fail(`unsupported bit depth ${bitDepth} (only 8 is read)`);
-      const c = CHANNELS_OF_COLOR_TYPE[colorType];
-      if (c === undefined) {
-        throw fail(`unsupported colour type ${colorType} (read: 0 gray, 2 RGB, 6 RGBA; not 3 palette or 4 gray+alpha)`);
-      }
+      const [width, height] = [view.getUint32(at + 8), view.getUint32(at + 12)];
+      const [depth, colorType, compression, filterMethod, interlace] = body.subarray(8, 13);
+      if (width < 1 || height < 1 || width > MAX_DIMENSION || height > MAX_DIMENSION) throw fail(`invalid size ${width}x${height}`);
+      const depths = DEPTHS_OF_COLOR_TYPE[colorType];
+      if (depths === undefined) throw fail(`invalid colour type ${colorType} (valid: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA)`);
+      if (!depths.includes(depth)) throw fail(`invalid bit depth ${depth} for colour type ${colorType} (valid: ${depths.join(", ")})`);
       if (compression !== 0) throw fail(`unknown compression method ${compression}`);
       if (filterMethod !== 0) throw fail(`unknown filter method ${filterMethod}`);
-      if (interlace !== 0) throw fail(`unsupported interlace method ${interlace} (only non-interlaced is read)`);
-      channels = c;
+      if (interlace > 1) throw fail(`unknown interlace method ${interlace} (valid: 0 none, 1 Adam7)`);
+      header = { width, height, depth, colorType, interlace };
+      continue;
+    }
+    if (header === undefined) throw fail(`first chunk must be IHDR, got ${type}`);
+    if (type === "PLTE") {
+      sawPalette = true;
     } else if (type === "IDAT") {
+      if (header.colorType === 3 && !sawPalette) throw fail("palette image (colour type 3) has no PLTE chunk before its image data");
       idat.push(body);
     } else if (type === "IEND") {
-      sawEnd = true;
-    } else if ((bytes[offset + 4] & 0x20) === 0 && type !== "PLTE") {
-      // Bit 5 of the first type byte clear = critical chunk (spec section 5.4); PLTE is only a
-      // suggested palette for colour types 2 and 6, so it can be ignored.
-      throw fail(`unsupported critical chunk ${type}`);
+      break;
+    } else if ((bytes[at + 4] & 0x20) === 0) {
+      // Bit 5 of the first type byte clear = critical chunk (spec section 5.4): one we cannot skip.
+      throw fail(`unknown critical chunk ${type}`);
     }
-    offset += 12 + length;
   }
-  if (channels === undefined) throw fail("no IHDR chunk");
-  if (!sawEnd) throw fail("missing IEND chunk (file truncated?)");
-  if (idat.length === 0) throw fail("no IDAT chunk");
-
+  if (idat.length === 0) throw fail("no IDAT chunk (no image data)");
+  const { width, height, depth, colorType, interlace } = header;
   let raw: Uint8Array;
   try {
     raw = inflateSync(Buffer.concat(idat));
   } catch (err) {
     throw fail(`corrupt image data (zlib: ${(err as Error).message})`, err);
   }
-  const stride = width * channels;
-  if (raw.length !== height * (stride + 1)) {
-    throw fail(`image data has ${raw.length} bytes after inflating, ${width}x${height}x${channels} needs ${height * (stride + 1)}`);
+  // Each pass has rows of 1 filter byte + its pixels' bits rounded up to whole bytes.
+  const bitsPerPixel = SAMPLES_OF_COLOR_TYPE[colorType] * depth;
+  let needed = 0;
+  for (const [x0, y0, dx, dy] of interlace === 1 ? ADAM7 : [[0, 0, 1, 1]]) {
+    const [w, h] = [Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)];
+    if (w > 0 && h > 0) needed += h * (1 + Math.ceil((w * bitsPerPixel) / 8));
   }
-  const data = new Uint8Array(height * stride);
-  let prev: Uint8Array = new Uint8Array(stride);
-  for (let y = 0; y < height; y++) {
-    const type = raw[y * (stride + 1)];
-    if (type > 4) throw fail(`row ${y} has unknown filter type ${type}`);
-    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    const row = data.subarray(y * stride, (y + 1) * stride);
-    for (let i = 0; i < stride; i++) {
-      const a = i >= channels ? row[i - channels] : 0;
-      const c = i >= channels ? prev[i - channels] : 0;
-      row[i] = (src[i] + predict(type, a, prev[i], c)) & 0xff;
+  if (raw.length < needed) {
+    throw fail(`image data has ${raw.length} bytes after inflating, ${width}x${height} at ${depth} bits, colour type ${colorType}${interlace ? ", Adam7" : ""} needs ${needed}`);
+  }
+  return offset;
+}
+
+/**
+ * Decodes a PNG of any standard format (see the file header for what it becomes): bit depth 1 to
+ * 16 scaled to 8 bits, grey, RGB, palette, grey+alpha or RGBA, plain or Adam7-interlaced.
+ * @param source names the file in error messages
+ * @param opts `alpha`: keep it (RGBA) or drop it, see `PngDecodeOptions`
+ * @default source "<buffer>"
+ * @throws FormatError naming `source` and the problem: bad signature, truncated file, bad CRC,
+ *   invalid IHDR, missing chunks, image data that does not inflate or is too short, or that pngjs
+ *   cannot unfilter (its message)
+ */
+export function decodePng(bytes: Uint8Array, source = "<buffer>", opts: PngDecodeOptions = {}): PngImage {
+  const fail = (problem: string, cause?: unknown): FormatError =>
+    new FormatError(`${source}: ${problem}`, cause === undefined ? undefined : { cause });
+  const alpha = opts.alpha ?? "keep";
+  if (alpha !== "keep" && alpha !== "drop") throw new FormatError(`decodePng: alpha must be "keep" or "drop", got ${String(alpha)}`);
+  const end = checkPngStructure(bytes, fail);
+  let png: PngjsImage;
+  try {
+    // skipRescale: pngjs would round 16-bit samples to v * 255 / 65535; we keep the high byte, as PIL.
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, end), { skipRescale: true }) as unknown as PngjsImage;
+  } catch (err) {
+    throw fail(`corrupt image data (pngjs: ${(err as Error).message})`, err);
+  }
+  const { width, height, depth, colorType, transColor, data } = png;
+  const grey = colorType === 0 || colorType === 4;
+  const channels = alpha === "keep" && png.alpha ? 4 : grey ? 1 : 3;
+  // Raw sample -> 8 bits: 16-bit keeps the high byte; 1/2/4-bit grey or RGB stretches to 0..255
+  // (exact integer factors 255, 85, 17); palette entries are 8-bit already.
+  const shift = depth === 16 ? 8 : 0;
+  const stretch = depth < 8 && colorType !== 3 ? 255 / (2 ** depth - 1) : 1;
+  // pngjs zeroes all four values of a pixel matching the tRNS key colour (format-normaliser.js); a
+  // pixel matched exactly when its samples were the key, so the key gives them back.
+  const key = transColor !== undefined && (colorType === 0 || colorType === 2) ? transColor : undefined;
+  const out = new Uint8Array(width * height * channels);
+  for (let p = 0; p < width * height; p++) {
+    const a = data[4 * p + 3];
+    for (let c = 0; c < channels; c++) {
+      let v: number;
+      if (c === 3) v = a;
+      else if (key !== undefined && a === 0) v = key[grey ? 0 : c];
+      else v = data[4 * p + c];
+      out[p * channels + c] = (v >> shift) * stretch;
     }
-    prev = row;
   }
-  return { width, height, channels, data };
+  return { width, height, channels, data: out };
 }
 
 /** Writes `image` as a PNG file at `path`, atomically (temporary file, fsync, rename). */
@@ -289,7 +381,7 @@ export function savePng(path: string, image: PngImage, opts?: PngEncodeOptions):
   writeFileAtomic(path, encodePng(image, opts));
 }
 
-/** Reads a PNG file written by `savePng` or another tool within `decodePng`'s subset. */
-export function loadPng(path: string): PngImage {
-  return decodePng(readFileSync(path), path);
+/** Reads a PNG file of any standard format, as `decodePng` (errors name `path`). */
+export function loadPng(path: string, opts?: PngDecodeOptions): PngImage {
+  return decodePng(readFileSync(path), path, opts);
 }

@@ -1,21 +1,22 @@
 // Tests for the image dataset readers (src/io/datasets.ts) against files written by Python's
 // struct/gzip/zlib (test/fixtures/datasets/make_fixtures.py): pixels and labels equal the script's
-// formula, every corrupt or mismatched file throws a FormatError naming it, batches scale, pad and
-// resize as documented, the shuffle is a seeded permutation, and the system Fashion-MNIST test split
-// has its published shape (10000 images, 28x28, 1000 per class) where it is installed.
+// formula, PNG folders of every PNG format give PIL's pixels (test/fixtures/io/png-kinds), every
+// corrupt or mismatched file throws a FormatError naming it, batches scale, pad and resize as
+// documented, the shuffle is a seeded permutation, and the system Fashion-MNIST test split has its
+// published shape (10000 images, 28x28, 1000 per class) where it is installed.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FormatError } from "../../src/io/errors.js";
 import {
   type ImageDataset, fashionMnistPaths, readCifar10, readIdx, readNpyImages, readPngFolder, shuffledOrder, toTensorBatch,
 } from "../../src/io/datasets.js";
 import { fromTypedArray } from "../../src/io/host-array.js";
-import { saveNpy } from "../../src/io/npy.js";
+import { loadNpy, saveNpy } from "../../src/io/npy.js";
 
 // Compiled to dist/test/io/, three levels below the repository root.
 const FIX = fileURLToPath(new URL("../../../test/fixtures/datasets/", import.meta.url));
@@ -70,6 +71,59 @@ test("readPngFolder: sorted class folders give labels; gray 3x2 images as CHW", 
   for (let i = 0; i < 3; i++) for (let r = 0; r < 2; r++) for (let c = 0; c < 3; c++) assert.equal(ds.images[(i * 2 + r) * 3 + c], pixel(i, r, c));
   throwsFormat(() => readPngFolder(f("png-mismatch")), "big.png", "4x2", "3x2");
   throwsFormat(() => readPngFolder(f("png/a")), "no class subfolders");
+});
+
+// test/fixtures/io/png-kinds (make_png_kinds.py): 5x7 PNGs of every format with PIL's pixels beside them.
+const KINDS = fileURLToPath(new URL("../../../test/fixtures/io/png-kinds/", import.meta.url));
+
+/** A class-folder tree under a fresh temp dir: { class: [fixture names] }, files copied as NN-name.png. */
+function kindsFolder(t: TestContext, classes: Record<string, string[]>): string {
+  const root = mkdtempSync(join(tmpdir(), "fewstep-pngfolder-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const [cls, names] of Object.entries(classes)) {
+    mkdirSync(join(root, cls));
+    names.forEach((name, i) => copyFileSync(join(KINDS, `${name}.png`), join(root, cls, `${String(i).padStart(2, "0")}-${name}.png`)));
+  }
+  return root;
+}
+
+/** PIL's pixels of a fixture (uint8 HWC .npy) as the CHW planes the dataset stores. */
+function pilPlanes(name: string): number[] {
+  const a = loadNpy(join(KINDS, `${name}.npy`));
+  const [h, w, c = 1] = a.shape;
+  const out = new Array<number>(c * h * w);
+  for (let p = 0; p < h * w; p++) for (let k = 0; k < c; k++) out[k * h * w + p] = (a.data as Uint8Array)[p * c + k];
+  return out;
+}
+
+test("readPngFolder: colour files of every PNG format give PIL's convert(\"RGB\"), alpha dropped", (t) => {
+  const classes = {
+    palette: ["palette", "palette_trns", "palette_4bit"],
+    rgb: ["rgb16", "rgb_trns", "rgba", "rgba16", "interlaced_rgb"],
+  };
+  const ds = readPngFolder(kindsFolder(t, classes));
+  assert.deepEqual(ds.classNames, ["palette", "rgb"]);
+  assert.deepEqual([ds.count, ds.channels, ds.height, ds.width, ds.numClasses], [8, 3, 7, 5, 2]);
+  assert.deepEqual([...ds.labels], [0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.deepEqual(Array.from(ds.images), [...classes.palette, ...classes.rgb].flatMap(pilPlanes));
+});
+
+test("readPngFolder: grey files of every PNG format give PIL's convert(\"L\") (16-bit: high byte), one channel", (t) => {
+  const classes = { a: ["grey_1bit", "grey_trns", "grey16"], b: ["grey_alpha", "grey_alpha16", "interlaced_grey"] };
+  const ds = readPngFolder(kindsFolder(t, classes));
+  assert.deepEqual([ds.count, ds.channels, ds.height, ds.width, ds.numClasses], [6, 1, 7, 5, 2]);
+  assert.deepEqual([...ds.labels], [0, 0, 0, 1, 1, 1]);
+  assert.deepEqual(Array.from(ds.images), [...classes.a, ...classes.b].flatMap(pilPlanes));
+});
+
+test("readPngFolder: grey beside colour, and a truncated file, name the file", (t) => {
+  const mixed = kindsFolder(t, { a: ["rgba"], b: ["grey_alpha"] });
+  throwsFormat(() => readPngFolder(mixed), join(mixed, "b", "00-grey_alpha.png"), "1 channel(s)", "with 3");
+  const root = kindsFolder(t, { a: ["palette"], b: ["rgb16"] });
+  const bad = join(root, "b", "00-rgb16.png");
+  const bytes = readFileSync(bad);
+  writeFileSync(bad, bytes.subarray(0, bytes.length - 40));
+  throwsFormat(() => readPngFolder(root), `${bad}: file is truncated at byte ${bytes.length - 40}`);
 });
 
 test("readNpyImages: uint8 [N,H,W], float [N,C,H,W] in [-1,1], int64 labels; mismatch names both files", () => {

@@ -1,21 +1,24 @@
 // Tests for the PNG encoder/decoder (src/io/png.ts): the CRC-32 check value, round trips at each
 // channel count, files written by Python's zlib + struct (test/fixtures/io/make_png_fixture.py, rows
-// with every filter type), our files read back by that same script, and malformed input.
+// with every filter type), one file per PNG format decoded to exactly PIL's pixels
+// (test/fixtures/io/make_png_kinds.py), our files read back by that same script, and malformed input.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { deflateSync, inflateSync } from "node:zlib";
 import { FormatError } from "../../src/io/errors.js";
+import { loadNpy } from "../../src/io/npy.js";
 import { type PngImage, crc32, decodePng, encodePng, loadPng, savePng } from "../../src/io/png.js";
 
 // Compiled to dist/test/io/, three levels below the repository root.
 const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/io/", import.meta.url));
 const FIXTURE_SCRIPT = join(FIXTURES, "make_png_fixture.py");
+const KINDS = join(FIXTURES, "png-kinds");
 const PYTHON = "/usr/bin/python3";
 const hasPython = spawnSync(PYTHON, ["-c", "import zlib, struct, json"]).status === 0;
 
@@ -161,6 +164,57 @@ test("decodes PNGs written by Python's zlib + struct, every filter type", () => 
   }
 });
 
+// test/fixtures/io/make_png_kinds.py: one 5x7 file per format, with the pixels PIL reads from it.
+const KIND_NAMES = [
+  "palette", "palette_trns", "palette_4bit", "grey_1bit", "grey_trns", "rgb_trns", "grey16", "rgb16",
+  "grey_alpha", "grey_alpha16", "rgba", "rgba16", "interlaced_rgb", "interlaced_grey",
+] as const;
+const WITH_ALPHA = ["palette_trns", "grey_trns", "rgb_trns", "grey_alpha", "grey_alpha16", "rgba", "rgba16"];
+
+/** A PIL-written .npy of uint8 [H, W] (grey) or [H, W, C] as the PngImage it stands for. */
+function npyImage(path: string): PngImage {
+  const a = loadNpy(path);
+  assert.equal(a.dtype, "uint8", path);
+  const [height, width, channels = 1] = a.shape;
+  assert.ok(channels === 1 || channels === 3 || channels === 4, `${path}: shape [${a.shape.join(", ")}]`);
+  return { width, height, channels, data: a.data as Uint8Array };
+}
+
+test("every PNG format decodes with alpha dropped to exactly PIL's convert(\"L\") / convert(\"RGB\")", () => {
+  for (const name of KIND_NAMES) {
+    const want = npyImage(join(KINDS, `${name}.npy`));
+    const grey = name.startsWith("grey") || name === "interlaced_grey";
+    assert.equal(want.channels, grey ? 1 : 3, `${name}: the fixture's own channel count`);
+    assert.deepEqual(loadPng(join(KINDS, `${name}.png`), { alpha: "drop" }), want, name);
+  }
+});
+
+test("files with alpha decode by default to exactly PIL's convert(\"RGBA\"); the others as with alpha dropped", () => {
+  for (const name of KIND_NAMES) {
+    const path = join(KINDS, `${name}.png`);
+    const want = npyImage(join(KINDS, WITH_ALPHA.includes(name) ? `${name}_rgba.npy` : `${name}.npy`));
+    assert.deepEqual(loadPng(path), want, name);
+  }
+});
+
+test("16-bit samples keep their high byte (v >> 8), not round(v * 255 / 65535)", () => {
+  // make_png_kinds.py puts 0x7FFF, 0x00FF, 0xFFFF, 0x0000, 0x8080, 0x80FF, 0x0180, 0xFF7F first.
+  const rgb = loadPng(join(KINDS, "rgb16.png"));
+  assert.deepEqual(Array.from(rgb.data.subarray(0, 8)), [0x7f, 0x00, 0xff, 0x00, 0x80, 0x80, 0x01, 0xff]);
+  const grey = loadPng(join(KINDS, "grey16.png"));
+  assert.deepEqual(Array.from(grey.data.subarray(0, 5)), [0x7f, 0x00, 0xff, 0x00, 0x80]);
+});
+
+test("a tRNS key colour keeps its colour: transparent pixels are not zeroed", () => {
+  // grey_trns.png: key grey 77 on pixels (0..2, 0); rgb_trns.png: key (10, 200, 30) on (1..3, 1).
+  const grey = loadPng(join(KINDS, "grey_trns.png"));
+  assert.equal(grey.channels, 4);
+  assert.deepEqual(Array.from(grey.data.subarray(0, 12)), [77, 77, 77, 0, 77, 77, 77, 0, 77, 77, 77, 0]);
+  assert.equal(grey.data[15], 255, "pixel (3, 0) is not the key: opaque");
+  const rgb = loadPng(join(KINDS, "rgb_trns.png"), { alpha: "drop" });
+  assert.deepEqual(Array.from(rgb.data.subarray(3 * 6, 3 * 9)), [10, 200, 30, 10, 200, 30, 10, 200, 30]);
+});
+
 test("files we write decode with the Python reader (zlib.crc32, all filters undone)", (t) => {
   if (!hasPython) {
     t.skip(`${PYTHON} is not available`);
@@ -204,30 +258,61 @@ test("encodePng refuses bad sizes, channel counts and data lengths", () => {
 test("decodePng names the source and the problem for bad files", () => {
   const good = encodePng(formulaImage(4, 3, 3));
   const raw3x1 = Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+  const iend = chunk("IEND", new Uint8Array(0));
 
+  // Framing, checked by our chunk walk before pngjs sees the bytes.
   throwsFormat(() => decodePng(ascii("GIF89a...."), "x.png"), /^x\.png: not a PNG file \(bad signature\)$/);
   throwsFormat(() => decodePng(new Uint8Array(0)), /^<buffer>: not a PNG file/);
-
   const corrupt = good.slice();
   corrupt[45] ^= 0xff; // a byte inside the IDAT data
-  throwsFormat(() => decodePng(corrupt, "bad.png"), /bad\.png: bad CRC in chunk IDAT at byte 33: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+/);
-
-  throwsFormat(() => decodePng(good.subarray(0, good.length - 5)), /chunk IEND at byte \d+ is truncated|truncated chunk header/);
-  throwsFormat(() => decodePng(good.subarray(0, good.length - 12)), /missing IEND chunk/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 16, 2), raw3x1)), /unsupported bit depth 16 \(only 8 is read\)/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 3), raw3x1)), /unsupported colour type 3/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 4), raw3x1)), /unsupported colour type 4/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2, 1), raw3x1)), /unsupported interlace method 1/);
+  throwsFormat(() => decodePng(corrupt, "bad.png"), /^bad\.png: bad CRC in chunk IDAT at byte 33 \(file corrupt\): stored 0x[0-9a-f]+, computed 0x[0-9a-f]+$/);
+  throwsFormat(() => decodePng(good.subarray(0, good.length - 5)), /file is truncated at byte \d+: it ends inside a chunk header/);
+  throwsFormat(() => decodePng(good.subarray(0, good.length - 12)), /file is truncated at byte \d+: no IEND chunk/);
+  throwsFormat(() => decodePng(good.subarray(0, 50)), /file is truncated at byte 50: chunk IDAT at byte 33 declares \d+ data bytes \+ 4 CRC bytes/);
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 16, 3), raw3x1)), /invalid bit depth 16 for colour type 3 \(valid: 1, 2, 4, 8\)/);
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 4, 2), raw3x1)), /invalid bit depth 4 for colour type 2 \(valid: 8, 16\)/);
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 5), raw3x1)), /invalid colour type 5/);
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2, 2), raw3x1)), /unknown interlace method 2/);
   throwsFormat(() => decodePng(handPng(ihdr(0, 1, 8, 2), raw3x1)), /invalid size 0x1/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2), Uint8Array.of(5, ...raw3x1.subarray(1)))), /row 0 has unknown filter type 5/);
-  throwsFormat(() => decodePng(handPng(ihdr(3, 2, 8, 2), raw3x1)), /image data has 10 bytes after inflating, 3x2x3 needs 20/);
-
-  const badZlib = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", ascii("not zlib")), chunk("IEND", new Uint8Array(0)));
-  throwsFormat(() => decodePng(badZlib), /corrupt image data \(zlib: /);
-  const noIhdr = concat(SIGNATURE, chunk("IDAT", deflateSync(raw3x1)), chunk("IEND", new Uint8Array(0)));
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 3), Uint8Array.of(0, 0, 1, 0))), /palette image \(colour type 3\) has no PLTE chunk/);
+  const noIhdr = concat(SIGNATURE, chunk("IDAT", deflateSync(raw3x1)), iend);
   throwsFormat(() => decodePng(noIhdr), /first chunk must be IHDR, got IDAT/);
-  const noIdat = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IEND", new Uint8Array(0)));
-  throwsFormat(() => decodePng(noIdat), /no IDAT chunk/);
-  const unknownCritical = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("ABCD", new Uint8Array(1)), chunk("IDAT", deflateSync(raw3x1)), chunk("IEND", new Uint8Array(0)));
-  throwsFormat(() => decodePng(unknownCritical), /unsupported critical chunk ABCD/);
+  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), iend)), /no IDAT chunk/);
+  const unknownCritical = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("ABCD", new Uint8Array(1)), chunk("IDAT", deflateSync(raw3x1)), iend);
+  throwsFormat(() => decodePng(unknownCritical), /unknown critical chunk ABCD/);
+
+  // Image data. pngjs 7's sync inflate returns zeros for these on Node 20 instead of failing, so
+  // node:zlib inflates the stream first.
+  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", ascii("not zlib")), iend)), /corrupt image data \(zlib: incorrect header check\)/);
+  const cut = deflateSync(raw3x1).subarray(0, -6); // CRCs fine, the deflate stream stops early
+  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", cut), iend)), /corrupt image data \(zlib: unexpected end of file\)/);
+  throwsFormat(() => decodePng(handPng(ihdr(3, 2, 8, 2), raw3x1)), /image data has 10 bytes after inflating, 3x2 at 8 bits, colour type 2 needs 20$/);
+  // Adam7 of 3x2: passes 1, 4 and 6 hold one pixel (1 + 3 bytes each), pass 7 one row of 3 (1 + 9).
+  throwsFormat(() => decodePng(handPng(ihdr(3, 2, 8, 2, 1), raw3x1)), /image data has 10 bytes after inflating, 3x2 at 8 bits, colour type 2, Adam7 needs 22$/);
+  // Then pngjs's own message, wrapped.
+  throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2), Uint8Array.of(5, ...raw3x1.subarray(1)))), /corrupt image data \(pngjs: Unrecognised filter type - 5\)/);
+  const twoColours = chunk("PLTE", Uint8Array.of(1, 2, 3, 4, 5, 6));
+  const badIndex = concat(SIGNATURE, ihdr(3, 1, 8, 3), twoColours, chunk("IDAT", deflateSync(Uint8Array.of(0, 0, 9, 1))), iend);
+  throwsFormat(() => decodePng(badIndex), /corrupt image data \(pngjs: index 9 not in palette\)/);
+
+  throwsFormat(() => decodePng(good, "x.png", { alpha: "composite" as "drop" }), /decodePng: alpha must be "keep" or "drop", got composite/);
+});
+
+test("decodePng ignores bytes after IEND, as libpng and PIL do", () => {
+  const good = encodePng(formulaImage(4, 3, 3));
+  assert.deepEqual(decodePng(concat(good, ascii("trailing junk"))), decodePng(good));
+});
+
+test("loadPng of a truncated or corrupt file names the file", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-png-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bytes = readFileSync(join(KINDS, "palette_trns.png"));
+  const truncated = join(dir, "truncated.png");
+  writeFileSync(truncated, bytes.subarray(0, bytes.length - 30));
+  throwsFormat(() => loadPng(truncated), new RegExp(`^${truncated.replace(/[.]/g, "\\.")}: file is truncated at byte ${bytes.length - 30}: `));
+  const corrupt = join(dir, "corrupt.png");
+  const flipped = Uint8Array.from(bytes);
+  flipped[bytes.length - 20] ^= 0x01; // inside the last IDAT
+  writeFileSync(corrupt, flipped);
+  throwsFormat(() => loadPng(corrupt), new RegExp(`^${corrupt.replace(/[.]/g, "\\.")}: bad CRC in chunk IDAT`));
 });
