@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { Generator, cudaAvailable, getAllowTF32, getNumThreads, setAllowTF32, noGrad, rand, randint, randn, tidy, torchVersion, type Device, type Tensor } from "../../src/engine/index.js";
 import { sampleGuided } from "../../src/diffusion/sample.js";
 import { guided } from "../../src/diffusion/guidance.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { timeGrid } from "../../src/diffusion/schedule.js";
 import { loadModel } from "../../src/io/load-model.js";
 import type { DenoiserModel } from "../../src/nn/model.js";
@@ -47,7 +48,7 @@ function forwardDiff(path: string): number {
         const a = inputs(cpu, 16, "cpu");
         const b = inputs(gpu, 16, GPU);
         const cond = (x: typeof a) => (cpu.config.wInput ? { labels: x.labels, w: x.w } : { labels: x.labels });
-        return maxAbsDiff(cpu.denoiser(a.z, a.t, cond(a)), gpu.denoiser(b.z, b.t, cond(b)));
+        return maxAbsDiff(denoiserOf(cpu).denoiser(a.z, a.t, cond(a)), denoiserOf(gpu).denoiser(b.z, b.t, cond(b)));
       }),
     );
   } finally {
@@ -58,7 +59,7 @@ function forwardDiff(path: string): number {
 
 function studentSample(model: DenoiserModel, n: number, device: Device): Tensor {
   const x = inputs(model, n, device);
-  return sampleGuided(model.denoiser, x.z, { sampler: "ddim", steps: 4, w: 2, guidance: "input", nullLabel: model.config.numClasses, labels: x.labels.clamp(0, model.config.numClasses - 1) });
+  return sampleGuided(denoiserOf(model), x.z, { sampler: "ddim", steps: 4, w: 2, guidance: "input", cond: { labels: x.labels.clamp(0, model.config.numClasses - 1) } });
 }
 
 function sampleDiff(): number {
@@ -96,10 +97,10 @@ result.tf32Default = { settings: getAllowTF32(), forwardMaxAbsDiff: { teacher: f
 const x = inputs(teacher, batch, GPU);
 const tAtStep = x.t.mul(0).add(timeGrid(256)[1]);
 const labels = x.labels.clamp(0, teacher.config.numClasses - 1);
-const den = guided(teacher.denoiser, 2, teacher.config.numClasses);
+const den = guided(denoiserOf(teacher), 2);
 const teacherStep = time(() => den(x.z, tAtStep, { labels }), 5);
 const studentWhole = time(
-  () => sampleGuided(student.denoiser, x.z, { sampler: "ddim", steps: 4, w: 2, guidance: "input", nullLabel: student.config.numClasses, labels }),
+  () => sampleGuided(denoiserOf(student), x.z, { sampler: "ddim", steps: 4, w: 2, guidance: "input", cond: { labels } }),
   5,
 );
 result.cudaSecondsPerImage = {

@@ -60,13 +60,12 @@ const size = shape.reduce((a, b) => a * b, 1);
 function torchSample(z: Float32Array, labels: Int32Array): Float32Array {
   return tidy(() => {
     const n = labels.length;
-    const x = sampleGuided(torchSource.denoiser, tensor(z, { shape: [n, ...shape] }), {
+    const x = sampleGuided(torchSource.model, tensor(z, { shape: [n, ...shape] }), {
       sampler: "ddim",
       steps: STEPS,
       w: W,
       guidance: torchSource.guidance,
-      nullLabel: torchSource.nullLabel,
-      labels: tensor(BigInt64Array.from(labels, (c) => BigInt(c))),
+      cond: { labels: tensor(BigInt64Array.from(labels, (c) => BigInt(c))) },
     });
     return Float32Array.from(x.data() as Float32Array);
   });

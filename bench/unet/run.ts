@@ -28,6 +28,7 @@ import { ParamStore, uniform } from "../../src/nn/index.js";
 import { UNet, type UNetConfig } from "../../src/nn/unet.js";
 import { perExample } from "../../src/diffusion/dataset.js";
 import { guided } from "../../src/diffusion/guidance.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { sampleDdim } from "../../src/diffusion/samplers/index.js";
 import { alphaSigmaTensor, logSnrTensor, lossWeight, timeGrid } from "../../src/diffusion/schedule.js";
 import { saveSafetensors } from "../../src/io/safetensors.js";
@@ -86,7 +87,7 @@ function teacherLoss(model: UNet, x: Tensor, labels: Tensor, t: Tensor, eps: Ten
   const n = x.shape[0];
   const { alpha, sigma } = alphaSigmaTensor(t);
   const z = x.mul(perExample(alpha, x)).add(eps.mul(perExample(sigma, x)));
-  const xHat = model.forward(z, t, { labels });
+  const xHat = denoiserOf(model).denoiser(z, t, { labels });
   return xHat.sub(x).square().reshape([n, -1]).mean(1).mul(lossWeight(logSnrTensor(t), "truncated-snr")).mean();
 }
 
@@ -155,7 +156,8 @@ function timeFewstepSampling(): { teacher: number[]; student: number[] } {
   const labels = randint(0, NUM_CLASSES, [n], g);
   const w = full([n], GUIDANCE_W);
   const teacherGrid = timeGrid(256).slice(0, teacherSteps + 1);
-  const den = guided(teacher.denoiser, GUIDANCE_W, NUM_CLASSES);
+  const den = guided(denoiserOf(teacher), GUIDANCE_W);
+  const studentDen = denoiserOf(student).denoiser;
   const studentGrid = timeGrid(STUDENT_CALLS);
   const out = { teacher: [] as number[], student: [] as number[] };
   const timed = (fn: () => void): number => {
@@ -165,7 +167,7 @@ function timeFewstepSampling(): { teacher: number[]; student: number[] } {
   };
   for (let i = 0; i < warmup + sampleReps; i++) {
     const tt = timed(() => void sampleDdim(den, z, teacherGrid, { cond: { labels } }));
-    const ts = timed(() => void sampleDdim(student.denoiser, z, studentGrid, { cond: { labels, w } }));
+    const ts = timed(() => void sampleDdim(studentDen, z, studentGrid, { cond: { labels, w } }));
     if (i >= warmup) {
       out.teacher.push(tt);
       out.student.push(ts);
@@ -266,11 +268,11 @@ function checkIdentity(): { teacherParams: number; studentParams: number; maxRel
       const labels = tensor([0, 3, NUM_CLASSES, 7], { dtype: "int64" });
       const w = tensor([0, 1, 2.5, 4]);
       const outs = noGrad(() => ({
-        out_teacher_xhat: teacher.forward(z, t, { labels }),
-        out_student_xhat: student.forward(z, t, { labels, w }),
+        out_teacher_xhat: denoiserOf(teacher).denoiser(z, t, { labels }),
+        out_student_xhat: denoiserOf(student).denoiser(z, t, { labels, w }),
         out_teacher_loss: teacherLoss(teacher, x, labels, t, eps).reshape([1]),
-        out_teacher_ddim: sampleDdim(guided(teacher.denoiser, GUIDANCE_W, NUM_CLASSES), z, timeGrid(3), { cond: { labels } }),
-        out_student_ddim: sampleDdim(student.denoiser, z, timeGrid(2), { cond: { labels, w } }),
+        out_teacher_ddim: sampleDdim(guided(denoiserOf(teacher), GUIDANCE_W), z, timeGrid(3), { cond: { labels } }),
+        out_student_ddim: sampleDdim(denoiserOf(student).denoiser, z, timeGrid(2), { cond: { labels, w } }),
       }));
       return toHostRecord({ z, x, eps, t, labels, w, ...outs });
     });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Generator, full, noGrad, randint, randn, tidy } from "../../src/engine/index.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../../src/io/checkpoint.js";
 import { loadModel } from "../../src/io/load-model.js";
 import { loadNpy } from "../../src/io/npy.js";
@@ -68,7 +69,7 @@ test("weights: the shipped file holds the EMA weights only and loads to the same
     const g = new Generator(2);
     const z = randn([2, 1, 8, 8], g);
     const labels = randint(0, 4, [2], g);
-    assert.deepEqual(b.forward(z, full([2], 0.4), { labels }).toNumbers(), a.forward(z, full([2], 0.4), { labels }).toNumbers());
+    assert.deepEqual(denoiserOf(b).denoiser(z, full([2], 0.4), { labels }).toNumbers(), denoiserOf(a).denoiser(z, full([2], 0.4), { labels }).toNumbers());
     a.dispose();
     b.dispose();
   });

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Generator, noGrad, randn, tensor, tidy } from "../../src/engine/index.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { sampleGuided } from "../../src/diffusion/sample.js";
 import { classifierAccuracy } from "../../src/eval/train-classifier.js";
 import { fashionMnistPaths, readIdx, toTensorBatch } from "../../src/io/datasets.js";
@@ -70,7 +71,7 @@ for (const [steps, w, minAccuracy] of [
         noGrad(() => {
           const labels = tensor(BigInt64Array.from({ length: 200 }, (_, i) => BigInt(i % 10)));
           const z = randn([200, 1, 28, 28], new Generator(123));
-          const x = sampleGuided(student.denoiser, z, { sampler: "ddim", steps, w, guidance: "input", nullLabel: 10, labels, clip: [-1, 1] });
+          const x = sampleGuided(denoiserOf(student), z, { sampler: "ddim", steps, w, guidance: "input", cond: { labels }, clip: [-1, 1] });
           return classifierAccuracy(classifier, x, labels);
         }),
       );

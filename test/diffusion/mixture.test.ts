@@ -2,7 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, Generator, full, tensor, tidy } from "../../src/engine/index.js";
-import { dropLabels, guided } from "../../src/diffusion/guidance.js";
+import type { Cond } from "../../src/diffusion/denoiser.js";
+import { dropCond, guided } from "../../src/diffusion/guidance.js";
 import { GaussianMixture, loadMixture, validateMixtureSpec } from "../../src/diffusion/mixture.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
 import { assertClose } from "../helpers/assert-close.js";
@@ -60,7 +61,7 @@ test("conditional, unconditional and guided x-hat match numerical integration", 
       assertClose([uncond], [quadratureMean(zv, tv, [0, 1])], { atol: 1e-6 });
       // guidance, the paper's convention: (1 + w) x(z, c) - w x(z, null)
       const w = 2.5;
-      const guidedValue = guided(g.denoiser, w, g.nullLabel)(z, t, { labels: tensor([0], { dtype: "int64" }) }).item();
+      const guidedValue = guided(g, w)(z, t, { labels: tensor([0], { dtype: "int64" }) }).item();
       assertClose([guidedValue], [(1 + w) * cond0 - w * uncond], { atol: 1e-12 });
     }
     g.dispose();
@@ -73,14 +74,14 @@ test("guided() with w = 0 is the conditional model, and per-example w broadcasts
     const t = full([2], 0.5, { dtype: "float64" });
     const labels = tensor([0, 2], { dtype: "int64" });
     const cond = g.posteriorMean(z, t, labels);
-    assertClose(guided(g.denoiser, 0, g.nullLabel)(z, t, { labels }).toNumbers(), cond.toNumbers(), { atol: 0 });
+    assertClose(guided(g, 0)(z, t, { labels }).toNumbers(), cond.toNumbers(), { atol: 0 });
     const uncond = g.posteriorMean(z, t, full([2], g.nullLabel, { dtype: "int64" }));
-    const perExample = guided(g.denoiser, tensor(new Float64Array([1, 4])), g.nullLabel)(z, t, { labels }).toNumbers();
+    const perExample = guided(g, tensor(new Float64Array([1, 4])))(z, t, { labels }).toNumbers();
     const c = cond.toNumbers();
     const u = uncond.toNumbers();
     const expected = c.map((v, i) => (1 + [1, 4][i >> 1]) * v - [1, 4][i >> 1] * u[i]);
     assertClose(perExample, expected, { atol: 1e-12 });
-    assert.throws(() => guided(g.denoiser, -1, g.nullLabel), /w must be >= 0/);
+    assert.throws(() => guided(g, -1), /w must be >= 0/);
     g.dispose();
   }));
 
@@ -99,7 +100,9 @@ test("data samples have the mixture's class means and spreads", () =>
 test("condition dropout replaces about p of the labels by the null label", () =>
   tidy(() => {
     const labels = full([20000], 1, { dtype: "int64" });
-    const dropped = dropLabels(labels, 0.1, 5, new Generator(0));
+    // a model whose null condition is the label 5 (numClasses 5)
+    const model = { nullCond: (cond: Cond): Cond => ({ ...cond, labels: full([cond.labels!.shape[0]], 5, { dtype: "int64" }) }) };
+    const dropped = dropCond(model, { labels }, 0.1, new Generator(0)).labels!;
     const fraction = dropped.eq(5).to("float64").mean().item();
     assertClose([fraction], [0.1], { atol: 0.01 });
     assert.deepEqual([...new Set(dropped.toNumbers())].sort(), [1, 5]);

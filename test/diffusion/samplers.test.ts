@@ -2,7 +2,7 @@
 // data set makes every DDIM jump exact, and the stochastic sampler's noise has a known variance.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Generator, full, liveTensors, randn, tensor, tidy } from "../../src/engine/index.js";
+import { Generator, cat, full, liveTensors, randn, tensor, tidy } from "../../src/engine/index.js";
 import type { Denoiser } from "../../src/diffusion/denoiser.js";
 import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
 import { ddimStep, renoiseVariance, sampleDdim, sampleDdpm, sampleStochastic } from "../../src/diffusion/samplers/index.js";
@@ -86,6 +86,72 @@ test("DDIM on the built-in 2-D mixture approaches its 1024-step map as steps gro
     g.dispose();
   }));
 
+test("onStep may replace z_s: the walk continues from the replacement, and the last one is the sample", () =>
+  tidy(() => {
+    const g = loadMixture("ring2d");
+    const generator = new Generator(3);
+    const n = 16;
+    const steps = 6;
+    const z = randn([n, 2], generator, { dtype: "float64" });
+    const cond = { labels: g.sample(n, generator).labels };
+    const value = (index: number) => 0.25 * index - 0.6; // the first coordinate each step sets
+    let lastXHat: number[] = [];
+    const hooked = sampleDdim(g.denoiser, z, timeGrid(steps), {
+      cond,
+      onStep: ({ index, z: zS, xHat }) => {
+        lastXHat = xHat.toNumbers();
+        return cat([full([n, 1], value(index), { dtype: zS.dtype }), zS.narrow(1, 1, 1)], 1);
+      },
+    }).toNumbers();
+    const plain = sampleDdim(g.denoiser, z, timeGrid(steps), { cond }).toNumbers();
+    for (let i = 0; i < n; i++) {
+      assert.equal(hooked[2 * i], value(steps - 1), `example ${i}: the last replacement's coordinate`);
+      assert.equal(hooked[2 * i + 1], lastXHat[2 * i + 1], `example ${i}: the last step to 0 gives x-hat in the other coordinate`);
+    }
+    assert.ok(
+      plain.some((v, i) => i % 2 === 1 && Math.abs(v - hooked[i]) > 1e-3),
+      "the replacements must change where the walk goes (each step starts from the replaced state)",
+    );
+    g.dispose();
+  }));
+
+test("a grid that starts below 1: DDIM on timeGrid(8).slice(4) from the state at t = 0.5 is the last 4 steps of the full walk", () =>
+  tidy(() => {
+    const g = loadMixture("ring2d");
+    const generator = new Generator(4);
+    const n = 32;
+    const z = randn([n, 2], generator, { dtype: "float64" });
+    const cond = { labels: g.sample(n, generator).labels };
+    const fullStates: number[][] = [];
+    const fullSample = sampleDdim(g.denoiser, z, timeGrid(8), {
+      cond,
+      onStep: ({ z: zS }) => {
+        fullStates.push(zS.toNumbers());
+      },
+    }).toNumbers();
+    const grid = timeGrid(8).slice(4);
+    assert.deepEqual(grid, [0.5, 0.375, 0.25, 0.125, 0]);
+    const atHalf = tensor(new Float64Array(fullStates[3]), { shape: [n, 2] }); // z_s after the step to s = 0.5
+    const partialStates: number[][] = [];
+    const intervals: [number, number][] = [];
+    const partialSample = sampleDdim(g.denoiser, atHalf, grid, {
+      cond,
+      onStep: ({ t, s, z: zS }) => {
+        intervals.push([t, s]);
+        partialStates.push(zS.toNumbers());
+      },
+    }).toNumbers();
+    assert.deepEqual(intervals, [
+      [0.5, 0.375],
+      [0.375, 0.25],
+      [0.25, 0.125],
+      [0.125, 0],
+    ]);
+    partialStates.forEach((state, i) => assertClose(state, fullStates[4 + i], { atol: 1e-12, rtol: 0, what: `state at s = ${grid[i + 1]}` }));
+    assertClose(partialSample, fullSample, { atol: 1e-12, rtol: 0, what: "sample" });
+    g.dispose();
+  }));
+
 test("stochastic sampler: each re-noise adds variance (1 - exp(lambda_a - lambda_b)) sigma_a^2", () =>
   tidy(() => {
     const n = 40000;
@@ -93,10 +159,12 @@ test("stochastic sampler: each re-noise adds variance (1 - exp(lambda_a - lambda
     const zero: Denoiser = (z) => z.mul(0); // x-hat = 0: the DDIM jump gives 0 and all spread is the re-noise
     const z = full([n, 1], 0, { dtype: "float64" });
     const states: number[][] = [];
-    sampleStochastic(zero, z, steps, {
+    sampleStochastic(zero, z, timeGrid(steps), {
       cond: { labels: full([n], 0, { dtype: "int64" }) },
       generator: new Generator(5),
-      onStep: ({ z: state }) => states.push([state.mean().item(), state.var().item()]),
+      onStep: ({ z: state }) => {
+        states.push([state.mean().item(), state.var().item()]);
+      },
     });
     // after the first call: jump 1 -> 0.5 (gives 0), re-noise to 0.75
     const [a, b] = [0.75, 0.5];
@@ -143,7 +211,7 @@ test("stochastic sampler: sample moments match the exact linear recursion; ances
     const z = randn([n, 1], new Generator(7), { dtype: "float64" });
     const cond = { labels: full([n], 0, { dtype: "int64" }) };
     for (const steps of [4, 64]) {
-      const x = sampleStochastic(g.denoiser, z, steps, { cond, generator: new Generator(8) });
+      const x = sampleStochastic(g.denoiser, z, timeGrid(steps), { cond, generator: new Generator(8) });
       const [mean, std] = scalarStochasticMoments(steps);
       assertClose([x.mean().item()], [mean], { atol: 0.02, what: `stochastic-${steps} mean` });
       assertClose([x.std().item()], [std], { rtol: 0.03, what: `stochastic-${steps} std` });
@@ -165,7 +233,7 @@ test("samplers free their temporaries, clip only the final sample, and check the
     const x = sampleDdim(g.denoiser, z, timeGrid(8), { cond, clip: [1.4, 1.6] });
     assert.ok(x.toNumbers().every((v) => v >= 1.4 && v <= 1.6));
     assert.throws(() => sampleDdim(g.denoiser, z, [1, 0.5, 0.7], { cond }), /grid must decrease strictly/);
-    assert.throws(() => sampleStochastic(g.denoiser, z, 4, { cond }), /pass opts.generator/);
+    assert.throws(() => sampleStochastic(g.denoiser, z, timeGrid(4), { cond }), /pass opts.generator/);
   });
   assert.equal(liveTensors(), before);
   g.dispose();

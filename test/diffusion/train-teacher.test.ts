@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { full, liveTensors, noGrad, randint, randn, tensor, tidy, ConfigError, Generator, type Tensor } from "../../src/engine/index.js";
 import type { LabeledDataset } from "../../src/diffusion/dataset.js";
+import type { Cond } from "../../src/diffusion/denoiser.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
 import { progressPrinter, trainTeacher, type TrainProgress } from "../../src/diffusion/train-teacher.js";
 import { loadCheckpoint, disposeCheckpoint } from "../../src/io/checkpoint.js";
@@ -30,6 +32,10 @@ class TwoBlobs implements LabeledDataset {
       const x = tensor(MEANS).indexSelect(0, labels).add(randn([n, 2], generator).mul(STD));
       return { x, labels };
     });
+  }
+  draw(n: number, generator: Generator): { x: Tensor; cond: Cond } {
+    const { x, labels } = this.sample(n, generator);
+    return { x, cond: { labels } };
   }
 }
 
@@ -69,7 +75,7 @@ test("trainTeacher: loss falls, x-hat approaches the closed-form posterior mean,
             const { x, labels } = new TwoBlobs().sample(256, g);
             const { alpha, sigma } = alphaSigma(t);
             const z = x.mul(alpha).add(randn([256, 2], g).mul(sigma));
-            const xHat = model.forward(z, full([256], t), { labels });
+            const xHat = denoiserOf(model).denoiser(z, full([256], t), { labels });
             return { xHat: xHat.toNumbers(), z: z.toNumbers(), labels: labels.toNumbers(), x: x.toNumbers() };
           }),
         );

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, randn, tidy } from "../../src/engine/index.js";
 import { loadMixture } from "../../src/diffusion/mixture.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { sampleGuided } from "../../src/diffusion/sample.js";
 import { trainTeacher } from "../../src/diffusion/train-teacher.js";
 import { slicedWasserstein } from "../../src/eval/vector-metrics.js";
@@ -17,7 +18,7 @@ test("an MLP teacher trained 800 steps on ring2d samples within sliced W1 0.15 o
     const g = new Generator(11);
     const data = mixture.sample(2000, g);
     const z = randn([2000, 2], g);
-    const x = sampleGuided(model.denoiser, z, { sampler: "ddim", steps: 256, w: 0, nullLabel: mixture.nullLabel, labels: data.labels });
+    const x = sampleGuided(denoiserOf(model), z, { sampler: "ddim", steps: 256, w: 0, cond: { labels: data.labels } });
     const other = mixture.sample(2000, new Generator(12), { labels: data.labels });
     return [slicedWasserstein(x, data.x), slicedWasserstein(other.x, data.x)];
   });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Generator, full, noGrad, rand, randint, randn, tensor, tidy } from "../../src/engine/index.js";
 import { ImageTensorDataset } from "../../src/diffusion/image-dataset.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { ddimStep } from "../../src/diffusion/samplers/ddim.js";
 import { trainTeacher } from "../../src/diffusion/train-teacher.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
@@ -66,7 +67,7 @@ test("U-Net teacher: grids every K steps, finite loss, and 2 + 2 resumed steps e
         every: 2,
         fn: (step, ema) => {
           snapshots.push(step);
-          tidy(() => assert.deepEqual(ema.forward(randn([2, 1, 8, 8], new Generator(0)), full([2], 0.5), { labels: randint(0, 3, [2], new Generator(0)) }).shape, [2, 1, 8, 8]));
+          tidy(() => assert.deepEqual(denoiserOf(ema).denoiser(randn([2, 1, 8, 8], new Generator(0)), full([2], 0.5), { labels: randint(0, 3, [2], new Generator(0)) }).shape, [2, 1, 8, 8]));
         },
       },
     });
@@ -99,8 +100,8 @@ test("U-Net teacher: grids every K steps, finite loss, and 2 + 2 resumed steps e
       const z = randn([3, 1, 8, 8], g);
       const t = rand([3], g);
       const labels = randint(0, 3, [3], g);
-      const expected = teacher.forward(z, t, { labels }).toNumbers();
-      for (const w of [0, 1.5, 4]) assert.deepEqual(student.forward(z, t, { labels, w: full([3], w) }).toNumbers(), expected, `w = ${w}`);
+      const expected = denoiserOf(teacher).denoiser(z, t, { labels }).toNumbers();
+      for (const w of [0, 1.5, 4]) assert.deepEqual(denoiserOf(student).denoiser(z, t, { labels, w: full([3], w) }).toNumbers(), expected, `w = ${w}`);
       teacher.dispose();
       student.dispose();
     });
@@ -121,11 +122,11 @@ test("stage-two target on images: one DDIM step of the student's target from t l
       const z = randn([4, 1, 8, 8], g);
       const t = tensor([1, 0.75, 0.5, 0.25]);
       const cond = { labels: tensor(new BigInt64Array([0n, 1n, 2n, 0n])), w: tensor([0, 1, 2, 4]) };
-      const xTilde = stageTwoTarget(teacher.denoiser, z, t, steps, cond);
+      const xTilde = stageTwoTarget(denoiserOf(teacher).denoiser, z, t, steps, cond);
       const t1 = t.sub(0.5 / steps);
       const t2 = t.sub(1 / steps).clamp(0, null);
-      const z1 = ddimStep(z, teacher.forward(z, t, cond), t, t1);
-      const z2 = ddimStep(z1, teacher.forward(z1, t1, cond), t1, t2);
+      const z1 = ddimStep(z, denoiserOf(teacher).denoiser(z, t, cond), t, t1);
+      const z2 = ddimStep(z1, denoiserOf(teacher).denoiser(z1, t1, cond), t1, t2);
       const viaStudent = ddimStep(z, xTilde, t, t2).toNumbers();
       const expected = z2.toNumbers();
       const worst = Math.max(...expected.map((v, i) => Math.abs(v - viaStudent[i])));
@@ -150,7 +151,7 @@ test("both stages on a U-Net teacher write loadable w-input students with their 
       tidy(() => {
         const student = loadModel(stageTwoPath(dir, n));
         assert.ok(student instanceof UNet && student.config.wInput);
-        const x = student.forward(randn([2, 1, 8, 8], new Generator(0)), full([2], 1), { labels: tensor(new BigInt64Array([0n, 1n])), w: full([2], 2) });
+        const x = denoiserOf(student).denoiser(randn([2, 1, 8, 8], new Generator(0)), full([2], 1), { labels: tensor(new BigInt64Array([0n, 1n])), w: full([2], 2) });
         assert.deepEqual(x.shape, [2, 1, 8, 8]);
         student.dispose();
       });

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
 import { ddimErrorTable } from "../../src/eval/ddim-error.js";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
@@ -16,14 +17,14 @@ import { loadModelForSampling } from "../../src/cli/model-loading.js";
 
 const exact = loadMixture("ring2d");
 const data = new GaussianMixture(exact.spec, { dtype: "float32" });
-const teacher = { kind: "exact" as const, denoiser: exact.denoiser, nullLabel: exact.nullLabel, name: "ring2d" };
+const teacher = { kind: "exact" as const, model: exact, name: "ring2d" };
 const range = { wMin: 0, wMax: 4 };
 const small = { hidden: 32, depth: 2 };
 
 function error(path: string, steps: number, ws: number[]): number[] {
   const model = loadMlpDenoiser(path);
   try {
-    return ddimErrorTable(model.denoiser, exact, { ws, steps: [steps], n: 300, guidance: "input", modelDType: "float32", referenceSteps: 256 }).map((c) => c.meanDistance);
+    return ddimErrorTable(denoiserOf(model), exact, { ws, steps: [steps], n: 300, guidance: "input", modelDType: "float32", referenceSteps: 256 }).map((c) => c.meanDistance);
   } finally {
     model.dispose();
   }

@@ -13,7 +13,7 @@ import { stageTwoTarget } from "../../src/distill/stage-two.js";
 import { assertClose } from "../helpers/assert-close.js";
 
 const mixture = loadMixture("ring2d");
-const wTeacher: Denoiser = (z, t, cond) => guided(mixture.denoiser, cond.w as Tensor, mixture.nullLabel)(z, t, cond);
+const wTeacher: Denoiser = (z, t, cond) => guided(mixture, cond.w as Tensor)(z, t, cond);
 
 test("one student DDIM step with x~ reproduces the teacher's two steps", () =>
   tidy(() => {

@@ -9,7 +9,8 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, Generator, ShapeError, liveTensors, oneHot, randn, tensor, tidy, type Tensor } from "../../src/engine/index.js";
-import type { Denoiser } from "../../src/diffusion/denoiser.js";
+import type { Cond, Denoiser } from "../../src/diffusion/denoiser.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { resultsCsv, resultsTable, type ReportCell } from "../../src/eval/eval-report.js";
 import { classifierFeatures } from "../../src/eval/feature-network.js";
 import { gaussianStats } from "../../src/eval/fid.js";
@@ -44,6 +45,10 @@ saveNpy(referenceNpy, hostArray("uint8", [48, 8, 8], reference.images));
 // 24 images of class 0 only (even indices of another set): a different distribution
 const classZeroNpy = join(dir, "class-zero.npy");
 const classZero = halvesImages(48, 9);
+/** The null condition of the stand-in models below: never asked for, as they take w ("input"). */
+const noNullCond = (): Cond => {
+  throw new Error("a w-input model's sampling never asks for the null condition");
+};
 saveNpy(classZeroNpy, hostArray("uint8", [24, 8, 8], Uint8Array.from({ length: 24 * 64 }, (_, k) => classZero.images[(2 * Math.floor(k / 64)) * 64 + (k % 64)])));
 
 test("IS of balanced one-hot predictions is K, with zero spread over the chunks", () =>
@@ -71,7 +76,7 @@ test("evaluateModel: the reference images replayed as a model's samples have FID
     offset += z.shape[0];
     return x;
   };
-  const model: EvalModel = { name: "replay", denoiser: replay, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: null };
+  const model: EvalModel = { name: "replay", model: { denoiser: replay, nullCond: noNullCond }, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: null };
   const batches: number[] = [];
   const cell = await evaluateModel(model, { sampler: "ddim", steps: 1, w: 0, n: 48, batchSize: 10, splits: 4, features, reference: ref.stats, onBatch: (done) => batches.push(done) });
   assert.deepEqual(batches, [10, 20, 30, 40, 48]);
@@ -131,14 +136,14 @@ test("reference statistics: cached per request, read back without recomputing, r
 test("checkEvalRequest: a stage-two student only at its N, a student only in its w range, images the classifier takes", async () => {
   const classifierPath = join(dir, "check.safetensors");
   const classifier = classifierFeatures(savedClassifier(classifierPath, 0), classifierPath);
-  const base: EvalModel = { name: "student-N4", denoiser: (z) => z, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: { stage: "two", steps: 4, wMin: 0, wMax: 2 } };
+  const base: EvalModel = { name: "student-N4", model: { denoiser: (z) => z, nullCond: noNullCond }, exampleShape: [1, 8, 8], numClasses: 2, guidance: "input", distill: { stage: "two", steps: 4, wMin: 0, wMax: 2, teacher: "student-N8" } };
   checkEvalRequest(base, classifier, 4, 2);
-  assert.throws(() => checkEvalRequest(base, classifier, 2, 1), (e: Error) => e instanceof ConfigError && /student-N4 is a stage-two student distilled for N = 4 steps; it cannot be evaluated at N = 2/.test(e.message));
-  assert.throws(() => checkEvalRequest(base, classifier, 4, 3), (e: Error) => e instanceof ConfigError && /distilled for w in \[0, 2\]; it cannot be evaluated at w = 3/.test(e.message));
-  checkEvalRequest({ ...base, distill: { stage: "one", steps: null, wMin: 0, wMax: 4 } }, classifier, 3, 4); // stage one: any N
+  assert.throws(() => checkEvalRequest(base, classifier, 2, 1), (e: Error) => e instanceof ConfigError && /student-N4 was distilled for 4 steps; use --steps 4, or the student-N2 checkpoint of the same run/.test(e.message));
+  assert.throws(() => checkEvalRequest(base, classifier, 4, 3), (e: Error) => e instanceof ConfigError && /student-N4 was distilled for w in \[0, 2\]; pick a w in that range or distill with a wider range/.test(e.message));
+  checkEvalRequest({ ...base, distill: { stage: "one", steps: null, wMin: 0, wMax: 4, teacher: "teacher" } }, classifier, 3, 4); // stage one: any N
   checkEvalRequest({ ...base, distill: null, guidance: "teacher" }, classifier, 7, 9); // a teacher: anything
   assert.throws(() => checkEvalRequest({ ...base, exampleShape: [1, 16, 16] }, classifier, 4, 1), (e: Error) => e instanceof ShapeError && /makes images \[1,16,16\] but the classifier takes \[1,8,8\]/.test(e.message));
-  await assert.rejects(evaluateModel(base, { sampler: "ddim", steps: 1, w: 0, n: 4, features: classifier, reference: { mean: tensor([0]), cov: tensor([[1]]) } }), /N = 4 steps/);
+  await assert.rejects(evaluateModel(base, { sampler: "ddim", steps: 1, w: 0, n: 4, features: classifier, reference: { mean: tensor([0]), cov: tensor([[1]]) } }), /student-N4 was distilled for 4 steps/);
   classifier.dispose();
 });
 
@@ -147,7 +152,7 @@ test("evaluateModel on a U-Net teacher: finite FID, 1 <= IS <= K, the same numbe
   const classifier = savedClassifier(classifierPath, 4);
   const features = classifierFeatures(classifier, classifierPath);
   const unet = new UNet(new ParamStore({ seed: 5 }), { channels: 1, size: 8, numClasses: 2, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [], dropout: 0 });
-  const model: EvalModel = { name: "teacher", denoiser: unet.denoiser, exampleShape: unet.exampleShape, numClasses: 2, guidance: "teacher", distill: null };
+  const model: EvalModel = { name: "teacher", model: denoiserOf(unet), exampleShape: unet.exampleShape, numClasses: 2, guidance: "teacher", distill: null };
   const images = loadReferenceImages(referenceNpy, 8, 48);
   const reference = tidy(() => gaussianStats(classifierOutputs(classifier, images).features));
   const before = liveTensors();

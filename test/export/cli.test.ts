@@ -58,7 +58,7 @@ test(
     w.dispose();
     const run = fewstep(["export", "--model", unknown, "--out", join(dir, "m.onnx")]);
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /unknown\.safetensors: not a fewstep model checkpoint: metadata\.model must be \{ kind: "mlp-denoiser" \| "unet", config \}, got \{"kind":"transformer"/);
+    assert.match(run.stderr, /unknown\.safetensors: not a fewstep model checkpoint: metadata\.model must be \{ kind: "mlp-denoiser" \| "unet" \| "classifier", config \}, got \{"kind":"transformer"/);
     assert.deepEqual(readdirSync(dir).sort(), ["unknown.safetensors"], "no .onnx or temporary file left behind");
   }),
 );

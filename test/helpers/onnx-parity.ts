@@ -2,6 +2,7 @@
 // random inputs, and returns the largest absolute difference of x-hat: the export's parity check.
 import * as ort from "onnxruntime-node";
 import { Generator, noGrad, rand, randn, tensor, tidy, type Tensor } from "../../src/engine/index.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import type { DenoiserModel } from "../../src/nn/model.js";
 
 /** Random inputs for a batch of n: z ~ N(0, 1); t in (0, 1) with both ends and values near them; classes including the null class; w in [0, 4]. */
@@ -38,7 +39,7 @@ export function torchXHat(model: DenoiserModel, inputs: ReturnType<typeof parity
     const t = tensor(inputs.t);
     const labels = tensor(BigInt64Array.from(inputs.labels, BigInt));
     const w = model.config.wInput ? tensor(inputs.w) : undefined;
-    return Float32Array.from(noGrad(() => model.forward(z, t, { labels, w })).data() as Float32Array);
+    return Float32Array.from(noGrad(() => denoiserOf(model).denoiser(z, t, { labels, w })).data() as Float32Array);
   });
 }
 

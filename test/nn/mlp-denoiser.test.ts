@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AdamW, ConfigError, Generator, ShapeError, TorchError, full, liveTensors, noGrad, rand, randint, randn, tidy, type Tensor } from "../../src/engine/index.js";
+import { denoiserOf, noiseLevel, xHatFromOutput } from "../../src/diffusion/parameterization.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
+import { W_PATH_PREFIX } from "../../src/nn/cond-embedding.js";
 import { MlpDenoiser, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from "../../src/nn/mlp-denoiser.js";
 import { ParamStore } from "../../src/nn/param-store.js";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from "../../src/io/checkpoint.js";
@@ -61,7 +63,7 @@ test("MlpDenoiser: output shape, PyTorch-style names and shapes, no tensors left
   const before = liveTensors();
   tidy(() => {
     const { z, t, labels } = batch(5, 1);
-    const xHat = model.forward(z, t, { labels });
+    const xHat = denoiserOf(model).denoiser(z, t, { labels });
     assert.deepEqual(xHat.shape, [5, 3]);
     assert.equal(xHat.dtype, "float32");
     assert.ok(xHat.isfinite().logicalNot().sum().item() === 0);
@@ -74,11 +76,11 @@ test("MlpDenoiser: the null label (numClasses) is a class of its own; beyond it 
   tidy(() => {
     const model = make();
     const { z, t } = batch(6, 2);
-    const nullOut = model.forward(z, t, { labels: full([6], small.numClasses, { dtype: "int64" }) });
-    const classOut = model.forward(z, t, { labels: full([6], 0, { dtype: "int64" }) });
+    const nullOut = denoiserOf(model).denoiser(z, t, { labels: full([6], small.numClasses, { dtype: "int64" }) });
+    const classOut = denoiserOf(model).denoiser(z, t, { labels: full([6], 0, { dtype: "int64" }) });
     assert.ok(nullOut.isfinite().logicalNot().sum().item() === 0);
     assert.ok(nullOut.sub(classOut).abs().max().item() > 1e-4, "the null class must change the output");
-    assert.throws(() => model.forward(z, t, { labels: full([6], small.numClasses + 1, { dtype: "int64" }) }), TorchError);
+    assert.throws(() => denoiserOf(model).denoiser(z, t, { labels: full([6], small.numClasses + 1, { dtype: "int64" }) }), TorchError);
     model.dispose();
   }));
 
@@ -86,11 +88,11 @@ test("MlpDenoiser: bad input shapes and a missing w are ShapeErrors naming the s
   tidy(() => {
     const model = make();
     const { z, t, labels } = batch(4, 3);
-    assert.throws(() => model.forward(randn([4, 2], new Generator(0)), t, { labels }), /z has shape \[4,2\] but the model needs \[n, 3\]/);
-    assert.throws(() => model.forward(z, t.unsqueeze(1), { labels }), (e: Error) => e instanceof ShapeError && /t has shape \[4,1\]/.test(e.message));
-    assert.throws(() => model.forward(z, t, { labels: labels.narrow(0, 0, 3) }), /cond\.labels has shape \[3\]/);
+    assert.throws(() => denoiserOf(model).denoiser(randn([4, 2], new Generator(0)), t, { labels }), /z has shape \[4,2\] but the model needs \[n, 3\]/);
+    assert.throws(() => denoiserOf(model).denoiser(z, t.unsqueeze(1), { labels }), (e: Error) => e instanceof ShapeError && /t has shape \[4,1\]/.test(e.message));
+    assert.throws(() => denoiserOf(model).denoiser(z, t, { labels: labels.narrow(0, 0, 3) }), /cond\.labels has shape \[3\]/);
     const student = make({ wInput: true });
-    assert.throws(() => student.forward(z, t, { labels }), /takes the guidance weight: pass cond\.w/);
+    assert.throws(() => denoiserOf(student).denoiser(z, t, { labels }), /takes the guidance weight: pass cond\.w/);
     model.dispose();
     student.dispose();
   }));
@@ -99,16 +101,16 @@ test("MlpDenoiser: prediction 'v' returns alpha z - sigma v-hat (alpha, sigma fr
   tidy(() => {
     const v = make({ prediction: "v" });
     const { z, t, labels } = batch(8, 4);
-    const raw = v.forwardRaw(z, t, { labels }).toNumbers();
+    const raw = v.forwardRaw(z, noiseLevel(t), { labels }).toNumbers();
     const ts = t.toNumbers();
     const zs = z.toNumbers();
     const expected = zs.map((zi, i) => {
       const { alpha, sigma } = alphaSigma(ts[Math.floor(i / 3)]);
       return alpha * zi - sigma * raw[i];
     });
-    assertClose(v.forward(z, t, { labels }).toNumbers(), expected, { atol: 2e-6, rtol: 1e-5, what: "x-hat" });
+    assertClose(denoiserOf(v).denoiser(z, t, { labels }).toNumbers(), expected, { atol: 2e-6, rtol: 1e-5, what: "x-hat" });
     const x = make({ prediction: "x" });
-    assert.deepEqual(x.forward(z, t, { labels }).toNumbers(), x.forwardRaw(z, t, { labels }).toNumbers());
+    assert.deepEqual(denoiserOf(x).denoiser(z, t, { labels }).toNumbers(), x.forwardRaw(z, noiseLevel(t), { labels }).toNumbers());
     v.dispose();
     x.dispose();
   }));
@@ -122,7 +124,7 @@ test("w path: a student from the same seed, from addWInput() and from a teacher 
     saveCheckpoint(path, { params: teacher.named(), metadata: { model: teacher.metadata(), step: 0 } });
     const loaded = loadMlpDenoiser(path, { wInput: true, seed: 9 });
     assert.equal(loaded.config.wInput, true);
-    assert.deepEqual(loaded.wPathNames(), ["w_embed.0.weight", "w_embed.0.bias", "w_embed.2.weight", "w_embed.2.bias"]);
+    assert.deepEqual([...loaded.named().keys()].filter((k) => k.startsWith(W_PATH_PREFIX)), ["w_embed.0.weight", "w_embed.0.bias", "w_embed.2.weight", "w_embed.2.bias"]);
     // Only the last layer is zero; the first is random, so the path can learn.
     assert.ok(loaded.named().get("w_embed.0.weight")!.abs().sum().item() > 0);
     assert.equal(loaded.named().get("w_embed.2.weight")!.abs().sum().item(), 0);
@@ -130,13 +132,13 @@ test("w path: a student from the same seed, from addWInput() and from a teacher 
 
     tidy(() => {
       const { z, t, labels, w } = batch(32, 6);
-      const want = teacher.forward(z, t, { labels }).toNumbers();
+      const want = denoiserOf(teacher).denoiser(z, t, { labels }).toNumbers();
       for (const student of [fromSeed, added, loaded]) {
-        assert.deepEqual(student.forward(z, t, { labels, w }).toNumbers(), want);
-        assert.deepEqual(student.forward(z, t, { labels, w: w.mul(0) }).toNumbers(), want);
+        assert.deepEqual(denoiserOf(student).denoiser(z, t, { labels, w }).toNumbers(), want);
+        assert.deepEqual(denoiserOf(student).denoiser(z, t, { labels, w: w.mul(0) }).toNumbers(), want);
       }
       // The w path is not dead: one backward gives its last layer a non-zero gradient.
-      loaded.forward(z, t, { labels, w }).square().sum().backward();
+      denoiserOf(loaded).denoiser(z, t, { labels, w }).square().sum().backward();
       assert.ok(loaded.named().get("w_embed.2.weight")!.grad!.abs().sum().item() > 0);
     });
     // A w model cannot silently lose its w input.
@@ -156,7 +158,7 @@ test("checkpoint: params, EMA, optimizer state, generator state and metadata rou
     const opt = new AdamW(model.parameters(), { lr: 0.01 });
     tidy(() => {
       const { z, t, labels } = batch(4, 7);
-      model.forward(z, t, { labels }).square().mean().backward();
+      denoiserOf(model).denoiser(z, t, { labels }).square().mean().backward();
       opt.step();
     });
     const ema = tidy(() => noGrad(() => new Map([...model.named()].map(([k, p]) => [k, p.mul(0.5).add(1)]))));
@@ -225,12 +227,12 @@ test("checkpoint: a file that is not a fewstep checkpoint is a CheckpointError n
   }));
 
 test("resolveMlpDenoiserConfig: defaults, and every bad field named in one ConfigError", () => {
-  assert.deepEqual(resolveMlpDenoiserConfig({ dim: 2, numClasses: 3 }), { dim: 2, numClasses: 3, hidden: 256, depth: 4, fourierFeatures: 16, prediction: "v", wInput: false, wMax: 4 });
+  assert.deepEqual(resolveMlpDenoiserConfig({ dim: 2, numClasses: 3 }), { dim: 2, numClasses: 3, hidden: 256, depth: 4, fourierFeatures: 16, prediction: "v", wInput: false, wMax: 4, pooledDim: 0 });
   assert.throws(
-    () => resolveMlpDenoiserConfig({ dim: 0, numClasses: 2.5, prediction: "eps" as never, wMax: -1, widht: 3 } as never),
+    () => resolveMlpDenoiserConfig({ dim: 0, numClasses: 2.5, prediction: "score" as never, wMax: -1, widht: 3 } as never),
     (e: Error) =>
       e instanceof ConfigError &&
-      ["unknown field 'widht'", "dim must be an integer >= 1, got 0", "numClasses must be an integer >= 1, got 2.5", 'prediction must be "x" or "v"', "wMax must be a positive number"].every((m) => e.message.includes(m)),
+      ["unknown field 'widht'", "dim must be an integer >= 1, got 0", "numClasses must be an integer >= 1, got 2.5", 'prediction must be one of "x", "v", "eps", got "score"', "wMax must be a positive number"].every((m) => e.message.includes(m)),
   );
 });
 
@@ -238,7 +240,8 @@ test("MlpDenoiser: t of a different float dtype is accepted (cast to the weights
   tidy(() => {
     const model = make();
     const { z, t, labels } = batch(3, 8);
-    assert.deepEqual(model.forward(z, t.to("float64"), { labels }).toNumbers(), model.forward(z, t, { labels }).toNumbers());
-    assert.deepEqual(model.denoiser(z, t, { labels }).toNumbers(), model.forward(z, t, { labels }).toNumbers());
+    assert.deepEqual(denoiserOf(model).denoiser(z, t.to("float64"), { labels }).toNumbers(), denoiserOf(model).denoiser(z, t, { labels }).toNumbers());
+    // the Denoiser view is the raw output converted by the parameterization, nothing else
+    assert.deepEqual(denoiserOf(model).denoiser(z, t, { labels }).toNumbers(), xHatFromOutput(model.prediction, z, model.forwardRaw(z, noiseLevel(t), { labels }), t).toNumbers());
     model.dispose();
   }));

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, Generator, ShapeError, full, rand, randint, randn, tidy } from "../../src/engine/index.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
 import { ParamStore } from "../../src/nn/param-store.js";
 import { UNet } from "../../src/nn/unet.js";
@@ -17,7 +18,7 @@ test("output shape, and at init the v-prediction net gives x-hat = alpha_t z (it
     const g = new Generator(1);
     const z = randn([2, 1, 8, 8], g);
     const t = tidy(() => full([2], 0.3));
-    const x = net.forward(z, t, { labels: randint(0, 4, [2], g) });
+    const x = denoiserOf(net).denoiser(z, t, { labels: randint(0, 4, [2], g) });
     assert.deepEqual(x.shape, [2, 1, 8, 8]);
     assertClose(x.toNumbers(), z.toNumbers().map((v) => alphaSigma(0.3).alpha * v), { atol: 1e-6 });
     assert.ok([...net.store.named().keys()].some((k) => k.startsWith("mid.1.qkv")), "attention in the middle");
@@ -37,10 +38,10 @@ test("a w path added to the same weights leaves x-hat unchanged for every w", ()
     const z = randn([3, 1, 8, 8], g);
     const t = rand([3], g);
     const labels = randint(0, 4, [3], g);
-    const expected = teacher.forward(z, t, { labels }).toNumbers();
+    const expected = denoiserOf(teacher).denoiser(z, t, { labels }).toNumbers();
     assert.ok(expected.some((v, i) => Math.abs(v - z.toNumbers()[i]) > 1e-3));
-    for (const w of [0, 1.5, 4]) assert.deepEqual(student.forward(z, t, { labels, w: full([3], w) }).toNumbers(), expected);
-    assert.throws(() => student.forward(z, t, { labels }), /takes the guidance weight/);
+    for (const w of [0, 1.5, 4]) assert.deepEqual(denoiserOf(student).denoiser(z, t, { labels, w: full([3], w) }).toNumbers(), expected);
+    assert.throws(() => denoiserOf(student).denoiser(z, t, { labels }), /takes the guidance weight/);
     teacher.dispose();
     student.dispose();
   }));
@@ -53,11 +54,11 @@ test("every parameter gets a gradient; dropout needs a generator; bad shapes are
     const t = rand([2], g);
     const labels = randint(0, 4, [2], g);
     net.training = true;
-    assert.throws(() => net.forward(z, t, { labels }), ConfigError);
+    assert.throws(() => denoiserOf(net).denoiser(z, t, { labels }), ConfigError);
     net.dropoutGenerator = new Generator(4);
-    net.forward(z, t, { labels }).square().mean().backward();
+    denoiserOf(net).denoiser(z, t, { labels }).square().mean().backward();
     assert.equal(net.parameters().filter((p) => p.grad === null).length, 0);
-    assert.throws(() => net.forward(randn([2, 1, 16, 16], g), t, { labels }), (e: unknown) => e instanceof ShapeError && /z has shape \[2,1,16,16\] but the model needs \[n, 1, 8, 8\]/.test(e.message));
+    assert.throws(() => denoiserOf(net).denoiser(randn([2, 1, 16, 16], g), t, { labels }), (e: unknown) => e instanceof ShapeError && /z has shape \[2,1,16,16\] but the model needs \[n, 1, 8, 8\]/.test(e.message));
     assert.throws(() => new UNet(new ParamStore(), { ...small, size: 6, channelMults: [1, 2, 2] }), /size 6 must be a multiple of 2\^2/);
     net.dispose();
   }));

@@ -47,7 +47,7 @@ for (const { name, n } of [
             const generator = new Generator(123);
             const zT = randn([n, mixture.dim], generator);
             const labelsT = tensor(BigInt64Array.from({ length: n }, (_, i) => BigInt(i % mixture.numClasses)));
-            const x = sampleGuided(mixture.denoiser, zT, { sampler, steps, w, guidance: wInput ? "input" : "teacher", nullLabel: mixture.nullLabel, labels: labelsT, seed });
+            const x = sampleGuided(mixture, zT, { sampler, steps, w, guidance: wInput ? "input" : "teacher", cond: { labels: labelsT }, seed });
             return { z: Float32Array.from(zT.data() as Float32Array), labels: Int32Array.from(labelsT.toNumbers()), expected: Float32Array.from(x.data() as Float32Array) };
           });
           const actual = await samplePortable(
