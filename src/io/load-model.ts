@@ -44,7 +44,7 @@ export function modelMetadataFromCheckpoint(path: string, metadata: Record<strin
 export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: LoadModelOptions = {}): DenoiserModel {
   const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata);
   if (!isDenoiserMetadata(meta) || meta.kind === "classifier") {
-    throw new CheckpointError(`${path}: holds a ${meta.kind}, not a denoiser (${kindsOfRole("denoiser").join(", ")})`);
+    throw new CheckpointError(`${path}: not a denoiser checkpoint: it holds a ${meta.kind}; a denoiser is one of ${kindsOfRole("denoiser").join(", ")}`);
   }
   if (opts.wInput === false && meta.config.wInput) {
     throw new ConfigError(`${path}: the checkpoint's model takes w (a stage-one student); it cannot be loaded without its w input`);

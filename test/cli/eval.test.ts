@@ -103,7 +103,7 @@ test("bad input: one line naming the flag and the fix, exit code 1", () => {
     [["eval", "--model", join(dir, "missing.safetensors"), ...common], /--model: .*missing\.safetensors does not exist/],
     [["eval", "--model", `${teacherPath},${teacherPath}`, ...common], /--model: .*teacher\.safetensors is listed twice/],
     [["eval", "--model", teacherPath, ...common, "--classifier", teacherPath], /--classifier: .*not a classifier checkpoint/],
-    [["eval", "--model", classifierPath, ...common], /--model: .*not a fewstep model checkpoint/],
+    [["eval", "--model", classifierPath, ...common], /--model: .*not a denoiser checkpoint: it holds a classifier/],
     [["eval", "--model", studentPath, ...common, "--steps", "1,4"], /--steps 1,4: .*student-N2\.safetensors was distilled for N = 2; add 2 to --steps/],
     [["eval", "--model", studentPath, ...common, "--steps", "2", "--ws", "3,4"], /--ws 3,4: .*distilled for w in \[0, 1\], so it has no cell/],
     [["eval", "--model", teacherPath, ...common, "--reference", "bogus"], /--reference: reference 'bogus': unknown data 'bogus'/],
