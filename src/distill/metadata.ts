@@ -2,6 +2,7 @@
 // carries: a student refuses a w outside the range it was distilled for, and a stage-two student
 // a step count other than its own N. One definition for every caller (sample, eval, export).
 import { ConfigError } from "../engine/index.js";
+import type { MixtureSpec } from "../diffusion/mixture.js";
 
 /** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
 export interface WRange {
@@ -9,12 +10,43 @@ export interface WRange {
   wMax: number;
 }
 
+/** The data a run distils on, recorded so that a later stage trains on the same data. */
+export type DistillData = { kind: "mixture"; name: string; spec: MixtureSpec } | { kind: "images"; spec: string };
+
 export interface DistillMetadata extends WRange {
   stage: "one" | "two";
   /** The N a stage-two student was distilled for; null for stage one. */
   steps: number | null;
   /** What it was distilled from. */
   teacher: string;
+  /** The run's data (absent in checkpoints written before it was recorded). */
+  data?: DistillData;
+}
+
+/** One line naming the data of a run, for messages. */
+export function describeData(data: DistillData): string {
+  return data.kind === "mixture" ? `--mixture ${data.name}` : `--data ${data.spec}`;
+}
+
+/**
+ * What a stage continuing a run trains on: the data and w range its checkpoint recorded. A value
+ * given again must agree with the recorded one (an error naming both otherwise); one not given is
+ * inherited. A checkpoint without recorded data needs the data given.
+ * @param given the data and w range asked for (undefined: not asked)
+ */
+export function inheritRun(distill: DistillMetadata, from: string, given: { data?: DistillData; range?: WRange }): { data: DistillData; range: WRange } {
+  const recorded = distill.data;
+  if (given.data && recorded) {
+    const same = given.data.kind === recorded.kind && (given.data.kind === "mixture" ? JSON.stringify(given.data.spec) === JSON.stringify((recorded as { spec: MixtureSpec }).spec) : given.data.spec === recorded.spec);
+    if (!same) throw new ConfigError(`${describeData(given.data)}: ${from} was distilled on ${describeData(recorded)}; leave the data out to continue on it, or start a new run`);
+  }
+  const data = given.data ?? recorded;
+  if (!data) throw new ConfigError(`${from} does not record its data (an older checkpoint): pass the data it was distilled on (--mixture or --data)`);
+  const range = { wMin: distill.wMin, wMax: distill.wMax };
+  if (given.range && (given.range.wMin !== range.wMin || given.range.wMax !== range.wMax)) {
+    throw new ConfigError(`w range [${given.range.wMin}, ${given.range.wMax}]: ${from} was distilled for w in [${range.wMin}, ${range.wMax}]; leave --w-min/--w-max/--single-w out to continue with it`);
+  }
+  return { data, range };
 }
 
 /** The distillation facts of a checkpoint's metadata, or null for a teacher. */

@@ -16,7 +16,7 @@ import { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { ParamStore } from "../nn/param-store.js";
 import { distillLoop } from "./loop.js";
-import type { DistillMetadata, WRange } from "./metadata.js";
+import type { DistillData, DistillMetadata, WRange } from "./metadata.js";
 import { stageOneLoss } from "./stage-one.js";
 import { stageTwoLoss } from "./stage-two.js";
 
@@ -38,6 +38,8 @@ interface Common {
   signal?: AbortSignal;
   /** Where teacher, student and every training draw live. @default "cpu" */
   device?: Device;
+  /** The data's description, recorded in every checkpoint so later stages continue on it. @default not recorded */
+  data?: DistillData;
 }
 
 export interface StageOneOptions extends Common {
@@ -86,7 +88,7 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
     guidedTeacher = o.teacher.model;
     teacherDType = "float64";
   }
-  const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}` };
+  const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}`, ...(o.data ? { data: o.data } : {}) };
   try {
     if (teacher) checkDataFits(o.dataset, teacher, (o.teacher as { path: string }).path);
     const result = await distillLoop({
@@ -150,7 +152,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       student.dispose();
       throw err;
     }
-    const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath };
+    const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath, ...(o.data ? { data: o.data } : {}) };
     try {
       const result = await distillLoop({
         student,

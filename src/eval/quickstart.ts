@@ -71,7 +71,8 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   const exact = loadMixture(mixtureName);
   const data = new GaussianMixture(exact.spec, { dtype: "float32" });
   const teacher = { kind: "exact" as const, model: exact, name: mixtureName };
-  const common = { dataset: data, seed, onProgress: opts.onProgress };
+  // recorded in every checkpoint, so `fewstep distill stage-two` can continue these runs on the same data
+  const common = { dataset: data, seed, onProgress: opts.onProgress, data: { kind: "mixture" as const, name: mixtureName, spec: exact.spec } };
   const timings: string[] = [];
   const timed = async (label: string, fn: () => Promise<unknown>) => {
     const t0 = performance.now();

@@ -8,12 +8,7 @@ import { DEVICE_FLAG, deviceFlag } from "../flags.js";
 
 const common: FlagSpec[] = [
   DEVICE_FLAG,
-  { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec (default ring2d when --data is absent)" },
-  { name: "data", kind: "string", meta: "SPEC", help: "image data, as for train-teacher (fashion-mnist, png:DIR, ...); padded or resized to the model's size" },
   { name: "out-dir", kind: "path", meta: "DIR", default: "runs/distill", help: "run folder for checkpoints, config.json and log.jsonl" },
-  { name: "w-min", kind: "number", meta: "W", min: 0, default: 0, help: "smallest guidance weight the student takes" },
-  { name: "w-max", kind: "number", meta: "W", min: 0, default: 4, help: "largest guidance weight the student takes" },
-  { name: "single-w", kind: "number", meta: "W", min: 0, help: "the single-w baseline: distill for this one w (overrides --w-min/--w-max)" },
   { name: "batch-size", kind: "int", meta: "B", min: 1, help: "examples per step (default 256 for a mixture, 64 for images)" },
   { name: "lr", kind: "number", meta: "LR", min: 0, help: "starting learning rate, annealed linearly to 0 (default: 1e-4; 1e-3 for a stage-one student trained from scratch)" },
   { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of every random draw" },
@@ -30,6 +25,11 @@ export const stageOneSpec: CommandSpec = {
     { name: "steps", kind: "int", meta: "N", min: 1, default: 4000, help: "optimizer steps" },
     { name: "hidden", kind: "int", meta: "H", min: 1, default: 256, help: "student width (exact teacher only; otherwise the teacher's)" },
     { name: "depth", kind: "int", meta: "D", min: 1, default: 4, help: "student blocks (exact teacher only)" },
+    { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec (default ring2d when --data is absent)" },
+    { name: "data", kind: "string", meta: "SPEC", help: "image data, as for train-teacher (fashion-mnist, png:DIR, ...); padded or resized to the model's size" },
+    { name: "w-min", kind: "number", meta: "W", min: 0, default: 0, help: "smallest guidance weight the student takes" },
+    { name: "w-max", kind: "number", meta: "W", min: 0, default: 4, help: "largest guidance weight the student takes" },
+    { name: "single-w", kind: "number", meta: "W", min: 0, help: "the single-w baseline: distill for this one w (overrides --w-min/--w-max)" },
     ...common,
   ],
   examples: ["fewstep distill stage-one --mixture ring2d --out-dir runs/ring2d-distill", "fewstep distill stage-one --teacher runs/ring2d-teacher/teacher.safetensors --out-dir runs/ring2d-distill"],
@@ -44,27 +44,45 @@ export const stageTwoSpec: CommandSpec = {
     { name: "start-steps", kind: "int", meta: "N0", min: 2, default: 1024, help: "steps of the first teacher; the first student has N0/2" },
     { name: "target-steps", kind: "int", meta: "N", min: 1, default: 1, help: "the last student's steps" },
     { name: "steps-per-halving", kind: "int", meta: "K", min: 1, default: 1000, help: "optimizer steps per halving" },
+    { name: "mixture", kind: "string", meta: "NAME|FILE", help: "only to confirm: the run's data comes from the --from checkpoint; a different mixture is an error" },
+    { name: "data", kind: "string", meta: "SPEC", help: "only to confirm: the run's image data comes from the --from checkpoint; needed only for checkpoints that do not record it" },
+    { name: "w-min", kind: "number", meta: "W", min: 0, help: "only to confirm: the w range comes from the --from checkpoint" },
+    { name: "w-max", kind: "number", meta: "W", min: 0, help: "only to confirm: the w range comes from the --from checkpoint" },
+    { name: "single-w", kind: "number", meta: "W", min: 0, help: "only to confirm: a single-w run's w comes from the --from checkpoint" },
     ...common,
   ],
   examples: ["fewstep distill stage-two --out-dir runs/ring2d-distill --start-steps 64 --target-steps 1"],
 };
 
-function range(flags: ParsedFlags): { wMin: number; wMax: number } {
+/** The w range the flags ask for; undefined when none of them is given (stage two: inherit). */
+function range(flags: ParsedFlags): { wMin: number; wMax: number } | undefined {
   if (flags["single-w"] !== undefined) return { wMin: flags["single-w"] as number, wMax: flags["single-w"] as number };
-  const r = { wMin: flags["w-min"] as number, wMax: flags["w-max"] as number };
+  if (flags["w-min"] === undefined && flags["w-max"] === undefined) return undefined;
+  const r = { wMin: (flags["w-min"] as number | undefined) ?? 0, wMax: (flags["w-max"] as number | undefined) ?? 4 };
   if (r.wMax < r.wMin) throw new FewstepError(`--w-max ${r.wMax} is below --w-min ${r.wMin}`);
   return r;
+}
+
+/** The data the flags name (--mixture with its spec, or --data); undefined when neither is given. */
+async function dataFromFlags(flags: ParsedFlags): Promise<import("../../distill/metadata.js").DistillData | undefined> {
+  if (flags.mixture !== undefined && flags.data !== undefined) throw new FewstepError("give --mixture (vector data) or --data (images), not both");
+  if (flags.data !== undefined) return { kind: "images", spec: flags.data as string };
+  if (flags.mixture === undefined) return undefined;
+  const { loadMixture } = await import("../../diffusion/mixture.js");
+  const mixture = loadMixture(flags.mixture as string);
+  const spec = mixture.spec;
+  mixture.dispose();
+  return { kind: "mixture", name: flags.mixture as string, spec };
 }
 
 /**
  * The run folder and the data: a mixture (exact teacher plus float32 samples), or images sized
  * like the model in `modelPath` (the teacher or the stage-one checkpoint).
  */
-async function prepare(flags: ParsedFlags, command: string, modelPath: string | undefined) {
-  if (flags.mixture !== undefined && flags.data !== undefined) throw new FewstepError("give --mixture (vector data) or --data (images), not both");
+async function prepare(flags: ParsedFlags, command: string, modelPath: string | undefined, source: import("../../distill/metadata.js").DistillData) {
   const { openRunFolder } = await import("../run-folder.js");
   const outDir = flags["out-dir"] as string;
-  if (flags.data !== undefined) {
+  if (source.kind === "images") {
     if (!modelPath) throw new FewstepError("image data needs a trained teacher: pass --teacher runs/.../teacher.safetensors (there is no exact teacher for images)");
     const { openImageDataset } = await import("../../io/datasets.js");
     const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
@@ -74,14 +92,14 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
     const meta = modelMetadataFromCheckpoint(modelPath, checkpoint.metadata);
     disposeCheckpoint(checkpoint);
     if (meta.kind !== "unet") throw new FewstepError(`--data gives images but ${modelPath} holds a ${meta.kind}; use --mixture for vector models`);
-    const host = openImageDataset(flags.data as string);
+    const host = openImageDataset(source.spec);
     const data = new ImageTensorDataset(host, { size: meta.config.size });
     const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
     return { mixture: null, data, classNames: host.classNames, outDir, run };
   }
-  const { loadMixture, GaussianMixture } = await import("../../diffusion/mixture.js");
-  const mixture = loadMixture((flags.mixture as string | undefined) ?? "ring2d");
-  const data = new GaussianMixture(mixture.spec, { dtype: "float32" });
+  const { GaussianMixture } = await import("../../diffusion/mixture.js");
+  const mixture = new GaussianMixture(source.spec);
+  const data = new GaussianMixture(source.spec, { dtype: "float32" });
   const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
   return { mixture, data, classNames: undefined, outDir, run };
 }
@@ -101,15 +119,18 @@ async function writeStageFigures(prepared: Awaited<ReturnType<typeof prepare>>, 
 
 export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const { runStageOne } = await import("../../distill/pipeline.js");
-  const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined);
+  const source = (await dataFromFlags(flags)) ?? (await dataFromFlags({ mixture: "ring2d" }))!;
+  const r = range(flags) ?? { wMin: 0, wMax: 4 };
+  const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined, source);
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageOne({
+      data: source,
       device: await deviceFlag(flags),
-      teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: (flags.mixture as string | undefined) ?? "ring2d" },
+      teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: source.kind === "mixture" ? source.name : "" },
       dataset: data,
       outDir,
-      range: range(flags),
+      range: r,
       steps: flags.steps as number,
       student: { hidden: flags.hidden as number, depth: flags.depth as number },
       batchSize: (flags["batch-size"] as number | undefined) ?? (mixture ? 256 : 64),
@@ -122,7 +143,6 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
     });
     console.error(`fewstep distill stage-one: ${result.stopped ? "stopped; resume with --resume" : "done"}: ${result.path}`);
     if (!result.stopped) {
-      const r = range(flags);
       await writeStageFigures(prepared, [{ steps: null, path: result.path }], [...new Set([r.wMin, r.wMax])]);
     }
   } finally {
@@ -134,16 +154,28 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
 
 export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   const { runStageTwo, stageOnePath } = await import("../../distill/pipeline.js");
+  const { distillMetadata, inheritRun } = await import("../../distill/metadata.js");
+  const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
+  const { existsSync } = await import("node:fs");
   const from = (flags.from as string | undefined) ?? stageOnePath(flags["out-dir"] as string);
-  const prepared = await prepare(flags, "stage-two", from);
+  if (!existsSync(from)) throw new FewstepError(`--from: ${from} does not exist; run \`fewstep distill stage-one\` first or pass --from`);
+  // the run's data and w range come from the checkpoint it continues
+  const checkpoint = loadCheckpoint(from);
+  const distill = distillMetadata(checkpoint.metadata);
+  disposeCheckpoint(checkpoint);
+  if (!distill) throw new FewstepError(`--from: ${from} is not a distilled student (no metadata.distill); stage two continues a stage-one or stage-two checkpoint`);
+  const inherited = inheritRun(distill, from, { data: await dataFromFlags(flags), range: range(flags) });
+  const r = inherited.range;
+  const prepared = await prepare(flags, "stage-two", from, inherited.data);
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageTwo({
       device: await deviceFlag(flags),
+      data: inherited.data,
       from,
       dataset: data,
       outDir,
-      range: range(flags),
+      range: r,
       startSteps: flags["start-steps"] as number,
       targetSteps: flags["target-steps"] as number,
       stepsPerHalving: flags["steps-per-halving"] as number,
@@ -158,7 +190,6 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
     const list = [...result.paths.entries()].map(([n, p]) => `N=${n}: ${p}`).join(", ");
     console.error(`fewstep distill stage-two: ${result.stopped ? "stopped; resume with --resume" : "done"}: ${list}`);
     if (!result.stopped) {
-      const r = range(flags);
       const shown = [...result.paths.entries()].filter(([n]) => n <= 4).map(([steps, path]) => ({ steps, path }));
       await writeStageFigures(prepared, shown, [...new Set([r.wMin, r.wMax])]);
     }

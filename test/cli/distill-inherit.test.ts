@@ -1,0 +1,58 @@
+// `fewstep distill stage-two` continues the run it is given: the data (here a 3-D mixture that is
+// not built in) and the w range come from the stage-one checkpoint, a flag that contradicts them
+// is one error naming both values, and its --help names only what it takes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
+
+const bin = fileURLToPath(new URL("../../../bin/fewstep.js", import.meta.url));
+const fewstep = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, FEWSTEP_THREADS: "1" } });
+
+const spec = {
+  means: [[[0.5, 0, -0.5], [-1, 1, 0]], [[0, -1, 1], [1, 1, 1]]],
+  stds: [[0.2, 0.3], [0.1, 0.25]],
+  weights: [[1, 2], [1, 1]],
+};
+
+test("distill stage-two inherits the run's data and w range and refuses a contradicting flag", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-inherit-"));
+  try {
+    const specPath = join(dir, "mix3d.json");
+    writeFileSync(specPath, JSON.stringify(spec));
+    const out = join(dir, "run");
+    const one = fewstep("distill", "stage-one", "--mixture", specPath, "--steps", "20", "--hidden", "16", "--depth", "1", "--batch-size", "32", "--w-max", "2", "--out-dir", out);
+    assert.equal(one.status, 0, one.stderr);
+
+    const twoArgs = ["distill", "stage-two", "--out-dir", out, "--start-steps", "4", "--target-steps", "2", "--steps-per-halving", "10", "--batch-size", "32"];
+    const wrongData = fewstep(...twoArgs, "--mixture", "ring2d");
+    assert.equal(wrongData.status, 1);
+    assert.match(wrongData.stderr, /--mixture ring2d: .*stage-one\.safetensors was distilled on --mixture .*mix3d\.json; leave the data out/);
+    const wrongRange = fewstep(...twoArgs, "--w-max", "4");
+    assert.equal(wrongRange.status, 1);
+    assert.match(wrongRange.stderr, /w range \[0, 4\]: .*was distilled for w in \[0, 2\]/);
+
+    const two = fewstep(...twoArgs);
+    assert.equal(two.status, 0, two.stderr);
+    const checkpoint = loadCheckpoint(join(out, "student-N2.safetensors"));
+    try {
+      const distill = checkpoint.metadata.distill as { wMin: number; wMax: number; data: { kind: string; spec: unknown } };
+      assert.deepEqual([distill.wMin, distill.wMax], [0, 2]);
+      assert.equal(distill.data.kind, "mixture");
+      assert.deepEqual(distill.data.spec, spec);
+      assert.equal((checkpoint.metadata.model as { config: { dim: number } }).config.dim, 3);
+    } finally {
+      disposeCheckpoint(checkpoint);
+    }
+
+    const help = fewstep("distill", "stage-two", "--help");
+    assert.equal(help.status, 0);
+    assert.doesNotMatch(help.stdout + help.stderr, /--teacher/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
