@@ -1,13 +1,18 @@
 // A tiny static file server for the browser demo (`fewstep serve`), on node:http. It serves only
 // regular files under one folder: paths with "..", encoded separators or NUL are refused, and the
-// real path (symlinks resolved) must stay inside the folder. GET and HEAD only.
+// real path (symlinks resolved) must stay inside the folder. Dotfiles and dot-folders (.git, .env)
+// are never served. GET and HEAD only.
+// Bound to loopback (the default), it answers only requests whose Host header names this server
+// (127.0.0.1, localhost or [::1] with its port): a page on another site whose name an attacker
+// re-points at 127.0.0.1 (DNS rebinding) sends its own name as Host and gets 421.
 // The COOP/COEP headers make the page cross-origin isolated, which onnxruntime-web needs to run
 // its wasm kernels on several threads (SharedArrayBuffer).
 import { createReadStream } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { extname, join, sep } from "node:path";
+import { type AddressInfo, isIPv4 } from "node:net";
+import { extname, join, relative, sep } from "node:path";
+import { pipeline } from "node:stream";
 
 /** MIME types by extension; anything else is application/octet-stream. */
 export const MIME_TYPES: Readonly<Record<string, string>> = {
@@ -33,26 +38,67 @@ export interface StaticServer {
 }
 
 /**
- * Serves `dir` on host:port (port 0: any free port).
- * @param opts.host @default "127.0.0.1" (this machine only)
+ * Most connections open at once; the server closes any beyond them as they arrive. The demo is
+ * one browser tab, and a browser opens at most 6 HTTP/1.1 connections per host, so 64 leaves room
+ * for several tabs while a runaway or hostile local client cannot use up the process's file
+ * descriptors (each connection holds a socket and, while downloading, a file).
  */
-export async function startStaticServer(dir: string, opts: { port?: number; host?: string } = {}): Promise<StaticServer> {
+export const MAX_CONNECTIONS = 64;
+
+export interface StaticServerOptions {
+  /** TCP port; 0 picks any free port. @default 8080 */
+  port?: number;
+  /** Address to bind. Beyond loopback the demo is reachable from other machines. @default "127.0.0.1" (this machine only) */
+  host?: string;
+  /** See {@link MAX_CONNECTIONS}. @default MAX_CONNECTIONS (64) */
+  maxConnections?: number;
+}
+
+/** Whether `host` (an address or name to bind) is this machine only: localhost, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || h === "::1" || (isIPv4(h) && h.startsWith("127."));
+}
+
+/** Serves `dir` on host:port. */
+export async function startStaticServer(dir: string, opts: StaticServerOptions = {}): Promise<StaticServer> {
   const root = await realpath(dir);
   const host = opts.host ?? "127.0.0.1";
+  // Beyond loopback we cannot know the names this machine is reached by, so any Host passes there.
+  // On loopback the set is filled once the port is known; until then it refuses everything.
+  const loopback = isLoopbackHost(host);
+  let allowedHosts: ReadonlySet<string> = new Set();
   const server = createServer((req, res) => {
-    handle(root, req, res).catch((error: Error) => send(res, 500, `internal error: ${error.message}`));
+    handle(root, loopback ? allowedHosts : undefined, req, res).catch((error: Error) => send(res, 500, `internal error: ${error.message}`));
   });
+  server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? 8080, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const shown = host.includes(":") ? `[${host}]` : host;
+  allowedHosts = loopbackHostHeaders(shown.toLowerCase(), port);
   return {
     url: `http://${shown}:${port}/`,
     server,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The Host header values a loopback server on `port` answers to (`shown`: the bound address as a URL writes it). */
+function loopbackHostHeaders(shown: string, port: number): ReadonlySet<string> {
+  const names = new Set(["127.0.0.1", "localhost", "[::1]", shown]);
+  const values = [...names].map((name) => `${name}:${port}`);
+  if (port === 80) values.push(...names); // browsers leave out the default port
+  return new Set(values);
+}
+
+/** Whether a path under `root` has a segment starting with "." (a dotfile or dot-folder). */
+function isHidden(root: string, path: string): boolean {
+  return relative(root, path)
+    .split(sep)
+    .some((part) => part.startsWith("."));
 }
 
 /** The file under `root` that a URL path names, or undefined when the path is not allowed. */
@@ -69,13 +115,18 @@ export function resolveRequestPath(root: string, urlPath: string): string | unde
   return join(root, ...parts);
 }
 
-async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(root: string, allowedHosts: ReadonlySet<string> | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // The Host value is not echoed back: the refusal names what is expected, not what came.
+  if (allowedHosts !== undefined && !allowedHosts.has((req.headers.host ?? "").toLowerCase())) {
+    return send(res, 421, "misdirected request: this server answers only to 127.0.0.1, localhost or [::1] with its port");
+  }
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.setHeader("Allow", "GET, HEAD");
     return send(res, 405, "method not allowed");
   }
   let path = resolveRequestPath(root, req.url ?? "/");
   if (path === undefined) return send(res, 400, "bad path");
+  if (isHidden(root, path)) return send(res, 404, "not found");
   let real: string;
   try {
     real = await realpath(path);
@@ -86,8 +137,9 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   } catch {
     return send(res, 404, "not found");
   }
-  // symlinks may not lead out of the folder
+  // symlinks may not lead out of the folder, nor to a dotfile inside it
   if (real !== root && !real.startsWith(root + sep)) return send(res, 403, "forbidden");
+  if (isHidden(root, real)) return send(res, 404, "not found");
   const info = await stat(real);
   if (!info.isFile()) return send(res, 404, "not found");
   res.writeHead(200, {
@@ -98,10 +150,13 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
   });
-  if (req.method === "HEAD") return void res.end();
-  await new Promise<void>((resolve, reject) => {
-    createReadStream(real).on("error", reject).on("end", resolve).pipe(res);
-  });
+  if (req.method === "HEAD" || info.size === 0) return void res.end();
+  // pipeline, not .pipe: it destroys both streams when either fails or the client goes away, so
+  // the file is closed (.pipe left it open, one descriptor per aborted download), and a read error
+  // after the headers cuts the response off (the client sees fewer bytes than Content-Length).
+  // `end` stops at the size announced, should the file grow meanwhile. Nothing is left to report
+  // once the headers are out, hence the empty callback.
+  pipeline(createReadStream(real, { start: 0, end: info.size - 1 }), res, () => {});
 }
 
 function send(res: ServerResponse, status: number, text: string): void {
