@@ -3,9 +3,10 @@
 // one file system is atomic, so readers see either the old file or the complete new one.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, rmSync, type Stats, writeFileSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
+import { WriteError } from "./errors.js";
 
 // Same folder as the target, so the rename never crosses file systems; pid and random bytes keep
 // concurrent writers (other processes, or this one twice) off each other's temporary files.
@@ -37,14 +38,97 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+// What a non-regular file is, for the refusal.
+function kindOf(stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory()) return "a folder";
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isSocket()) return "a socket";
+  return "not a file";
+}
+
+/**
+ * The one-line message for an OS error while writing `path` (never the temporary file's name,
+ * which means nothing to the user): "cannot write PATH: CAUSE". `target` is where `path` leads (a
+ * symlink's target), for naming its folder.
+ */
+export function describeWriteError(err: unknown, path: string, target = path): WriteError {
+  if (err instanceof WriteError) return err;
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  let cause: string;
+  switch (code) {
+    case "ENOSPC":
+    case "EDQUOT":
+      cause = "disk full";
+      break;
+    case "EROFS":
+    case "EACCES":
+    case "EPERM":
+      cause = "read-only or not writable";
+      break;
+    case "EISDIR":
+      cause = "is a folder";
+      break;
+    case "ENOENT":
+      cause = `folder ${dirname(target)} does not exist`;
+      break;
+    case "ENOTDIR":
+      cause = `a part of ${dirname(target)} is not a folder`;
+      break;
+    case "ELOOP":
+      cause = "too many levels of symbolic links";
+      break;
+    default:
+      cause = code ? `${code}${syscall ? ` (${syscall})` : ""}` : String((err as Error).message ?? err).split("\n")[0];
+  }
+  return new WriteError(`cannot write ${path}: ${cause}`, code, { cause: err });
+}
+
+/**
+ * Where a write to `path` really goes. A missing path is written as is; a regular file is
+ * replaced. A symlink is followed to its target, which is written atomically instead: writing
+ * through keeps the link, which is what the user meant by naming it (a rename over the link
+ * would replace the link with a file). Anything else (device, FIFO, socket, folder) is refused:
+ * a rename over /dev/null would replace the device with a file.
+ */
+function resolveTarget(path: string): string {
+  let target = resolve(path);
+  for (let hops = 0; ; hops++) {
+    let stats: Stats;
+    try {
+      stats = lstatSync(target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return target; // a new file (its folder is checked by the write)
+      throw describeWriteError(err, path, target);
+    }
+    if (stats.isSymbolicLink()) {
+      // One link at a time (not realpath), so a link to a file not yet made is followed too.
+      if (hops >= 40) throw describeWriteError(Object.assign(new Error("ELOOP"), { code: "ELOOP" }), path);
+      target = resolve(dirname(target), readlinkSync(target));
+      continue;
+    }
+    const kind = kindOf(stats);
+    if (kind !== undefined) {
+      const link = target === resolve(path) ? "" : ` (a link to ${target})`;
+      throw new WriteError(`${path}${link} is ${kind}, not a regular file: choose a file path`);
+    }
+    return target;
+  }
+}
+
 /**
  * Writes `data` to `path` atomically (synchronously): a temporary `${path}.tmp-<pid>-<random>` in the
  * same folder is written, fsynced and renamed over `path`. On any error the temporary file is removed
- * and the error rethrown, so a failed write leaves `path` as it was and nothing beside it.
+ * and a one-line WriteError thrown, so a failed write leaves `path` as it was and nothing beside it.
+ * A symlink is written through (its target is replaced, the link kept); a target that is not a
+ * regular file (device, FIFO, socket, folder) is refused with a WriteError.
  * @param data bytes, or a string written as UTF-8
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = tempPathFor(path);
+  const target = resolveTarget(path);
+  const tmp = tempPathFor(target);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, "wx"); // "wx": fail rather than clobber a file that happens to have this name
@@ -52,7 +136,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    renameSync(tmp, path);
+    renameSync(tmp, target);
   } catch (err) {
     if (fd !== undefined) {
       try {
@@ -61,19 +145,28 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
         // The first error says what went wrong; a failed close during cleanup adds nothing.
       }
     }
-    rmSync(tmp, { force: true });
-    throw err;
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // As above: the write's own error is the one to report.
+    }
+    throw describeWriteError(err, path, target);
   }
-  fsyncDirSync(dirname(path));
+  try {
+    fsyncDirSync(dirname(target));
+  } catch (err) {
+    throw describeWriteError(err, path, target);
+  }
 }
 
 /**
- * Asynchronous `writeFileAtomic`: same temporary file, fsync, rename and cleanup on error, without
- * blocking the event loop (for checkpoint writes between training steps).
+ * Asynchronous `writeFileAtomic`: same target checks, temporary file, fsync, rename and cleanup on
+ * error, without blocking the event loop (for checkpoint writes between training steps).
  * @param data bytes, or a string written as UTF-8
  */
 export async function writeFileAtomicAsync(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = tempPathFor(path);
+  const target = resolveTarget(path); // a few lstat calls: cheap enough to share the sync check
+  const tmp = tempPathFor(target);
   try {
     const handle = await open(tmp, "wx");
     try {
@@ -82,10 +175,14 @@ export async function writeFileAtomicAsync(path: string, data: Uint8Array | stri
     } finally {
       await handle.close();
     }
-    await rename(tmp, path);
+    await rename(tmp, target);
   } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    await rm(tmp, { force: true }).catch(() => undefined); // the write's own error is the one to report
+    throw describeWriteError(err, path, target);
   }
-  await fsyncDir(dirname(path));
+  try {
+    await fsyncDir(dirname(target));
+  } catch (err) {
+    throw describeWriteError(err, path, target);
+  }
 }

@@ -22,3 +22,19 @@ export class FormatError extends FewstepError {
     this.name = "FormatError";
   }
 }
+
+/**
+ * An output that cannot be written: the target is not a regular file, or the OS refused (disk
+ * full, read-only, missing folder). The message is one line naming the file; `code` keeps the OS
+ * error code (ENOSPC, ...) where there was one.
+ */
+export class WriteError extends FewstepError {
+  /** The OS error code, e.g. "ENOSPC"; undefined when fewstep refused the target itself. */
+  readonly code: string | undefined;
+  /** @param message the file and the cause; @param code the OS error code; @param options `cause` */
+  constructor(message: string, code?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WriteError";
+    this.code = code;
+  }
+}

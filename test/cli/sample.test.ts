@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,4 +81,45 @@ test("bad input: one line naming the flag, exit code 1, no output file", () => {
   const run = fewstep("--mixture", spec, "--noise", noise, "--labels", labelsOutOfRange, "--out", out);
   assert.match(run.stderr, /--labels: class 2 is not one of the model's classes 0\.\.1/);
   assert.equal(spawnSync("test", ["-e", out]).status, 1);
+});
+
+test("--noise with NaN or Inf is refused naming the file; a non-finite sample writes nothing", () => {
+  const out = join(dir, "never-finite.npy");
+  for (const [name, bad] of [["nan.npy", NaN], ["inf.npy", -Infinity]] as const) {
+    const path = join(dir, name);
+    saveNpy(path, hostArray("float64", [3, 2], new Uint8Array(new Float64Array([0, 1, 2, bad, 4, 5]).buffer)));
+    const run = fewstep("--mixture", spec, "--noise", path, "--labels", labels, "--out", out);
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`--noise: .*${name} holds ${bad} at flat index 3; noise must be finite`));
+  }
+  // w so large that (1 + w) x_c - w x_u overflows: an error naming the teacher and w, no file.
+  const run = fewstep("--mixture", "ring2d", "--w", "1e300", "--steps", "2", "--n", "4", "--out", out);
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stderr, /came out NaN or Inf \(--mixture ring2d at --w 1e\+300\): try a smaller --w, or check the model's weights/);
+  assert.equal(run.stderr.trim().split("\n").length, 1);
+  assert.equal(spawnSync("test", ["-e", out]).status, 1);
+});
+
+test("--out a FIFO or a device node is refused and left as it was; through a symlink the link stays", () => {
+  const sub = mkdtempSync(join(dir, "targets-"));
+  const targets: [string, string[], RegExp][] = [
+    ["pipe", ["mkfifo", join(sub, "pipe")], /pipe is a FIFO, not a regular file: choose a file path/],
+    ["null", ["mknod", join(sub, "null"), "c", "1", "3"], /null is a character device, not a regular file/],
+  ];
+  for (const [name, make, message] of targets) {
+    if (spawnSync(make[0], make.slice(1)).status !== 0) continue; // mknod needs root
+    const run = fewstep("--mixture", "ring2d", "--steps", "2", "--n", "4", "--out", join(sub, name));
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split("\n").length, 1);
+    assert.equal(spawnSync("test", [name === "pipe" ? "-p" : "-c", join(sub, name)]).status, 0);
+  }
+  const real = join(sub, "real.npy");
+  writeFileSync(real, "old");
+  symlinkSync(real, join(sub, "link.npy"));
+  const run = fewstep("--mixture", "ring2d", "--steps", "2", "--n", "4", "--out", join(sub, "link.npy"));
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(spawnSync("test", ["-L", join(sub, "link.npy")]).status, 0);
+  assert.deepEqual(loadNpy(real).shape, [4, 2]);
+  assert.deepEqual(readdirSync(sub).filter((f) => f.includes(".tmp-")), []);
 });

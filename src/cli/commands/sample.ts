@@ -64,6 +64,7 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
   const { loadMixture } = await import("../../diffusion/mixture.js");
   const { sampleGuided } = await import("../../diffusion/sample.js");
   const { loadNpy, saveNpy } = await import("../../io/npy.js");
+  const { toTypedArray } = await import("../../io/host-array.js");
   const { fromHost, toHost } = await import("../../io/tensor-bridge.js");
   const { loadModelForSampling } = await import("../model-loading.js");
 
@@ -94,6 +95,9 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         const host = readNpy(loadNpy, flags.noise as string, "--noise");
         if (host.dtype !== "float32" && host.dtype !== "float64") fail(`--noise: ${flags.noise} holds ${host.dtype}; it must be float32 or float64`);
         if (host.shape.slice(1).join() !== source.exampleShape.join()) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${source.exampleShape}]`);
+        const values = toTypedArray(host as typeof host & { dtype: "float32" | "float64" });
+        const bad = values.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) fail(`--noise: ${flags.noise} holds ${values[bad]} at flat index ${bad}; noise must be finite`);
         z = fromHost(host).to(source.dtype);
       } else {
         z = randn([flags.n as number, ...source.exampleShape], generator, { dtype: source.dtype });
@@ -128,6 +132,15 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
       });
       return sample.to(flags.dtype as "float32" | "float64");
     });
+    // Checked before writing, so a diverged sample leaves no output file behind.
+    const values = x.data() as Float32Array | Float64Array;
+    let nonFinite = 0;
+    for (const v of values) if (!Number.isFinite(v)) nonFinite++;
+    if (nonFinite > 0) {
+      x.dispose();
+      const what = flags.model !== undefined ? `--model ${flags.model}` : `--mixture ${flags.mixture}`;
+      fail(`${nonFinite} of ${values.length} sample values came out NaN or Inf (${what} at --w ${w}): try a smaller --w, or check the model's weights; nothing written to ${out}`);
+    }
     if (png) {
       if (x.ndim !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${x.shape.slice(1)}]: write a .npy`);
       const { saveImageGrid } = await import("../../eval/image-grid.js");
