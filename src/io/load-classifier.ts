@@ -4,6 +4,7 @@ import { ImageClassifier, resolveClassifierConfig, type ClassifierConfig } from 
 import { ParamStore } from "../nn/param-store.js";
 import { disposeCheckpoint, loadCheckpoint } from "./checkpoint.js";
 import { CheckpointError } from "./errors.js";
+import { checkStoredWeights } from "./load-model.js";
 
 /** A loaded classifier and its checkpoint's metadata (training settings, test accuracy). */
 export interface LoadedClassifier {
@@ -31,6 +32,7 @@ export function loadClassifierCheckpoint(path: string): LoadedClassifier {
     } catch (err) {
       throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
     }
+    checkStoredWeights(path, checkpoint.params);
     const classifier = new ImageClassifier(new ParamStore(), config);
     try {
       classifier.loadWeights(checkpoint.params);

@@ -3,11 +3,12 @@
 // averages when saved (the weights one samples with) or else its parameters. With `wInput: true`
 // a teacher's checkpoint becomes a stage-one student (DESIGN.md section 4): the missing w path
 // starts with its last layer at zero, so the student computes exactly the teacher's x-hat at every w.
-import { ConfigError, type Device } from "../engine/index.js";
+import { ConfigError, tidy, type Device, type Tensor } from "../engine/index.js";
 import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { buildDenoiser, isDenoiserMetadata, isModelKind, kindsOfRole, resolveModelMetadata, MODEL_KINDS, type ModelMetadata } from "../nn/registry.js";
 import { ParamStore } from "../nn/param-store.js";
+import { unetLayout } from "../nn/unet.js";
 import { disposeCheckpoint, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { CheckpointError } from "./errors.js";
 
@@ -40,6 +41,59 @@ export function modelMetadataFromCheckpoint(path: string, metadata: Record<strin
   }
 }
 
+const FLOAT_DTYPES = new Set(["float32", "float64", "float16", "bfloat16"]);
+
+/**
+ * Checks stored weights before anything is built from them: every one floating point (an I32 or
+ * I64 tensor is no weight) and finite.
+ * @throws CheckpointError naming `path` and each bad tensor
+ */
+export function checkStoredWeights(path: string, weights: Map<string, Tensor>): void {
+  const bad: string[] = [];
+  for (const [name, t] of weights) {
+    if (!FLOAT_DTYPES.has(t.dtype)) {
+      bad.push(`weight ${name} is ${t.dtype}, not a floating-point type (float32, float64, float16, bfloat16)`);
+      continue;
+    }
+    const [nan, inf] = tidy(() => [t.isnan().sum().item(), t.isfinite().logicalNot().sum().item() - t.isnan().sum().item()]);
+    if (nan > 0) bad.push(`weight ${name} has ${nan} NaN value${nan === 1 ? "" : "s"}`);
+    if (inf > 0) bad.push(`weight ${name} has ${inf} infinite value${inf === 1 ? "" : "s"}`);
+  }
+  if (bad.length > 0) throw new CheckpointError(`${path}: ${bad.join("; ")}`);
+}
+
+/**
+ * A lower bound on the parameter count of the model `meta` describes, from the config alone
+ * (nothing allocated): the square layers that dominate it. 0 for kinds without an estimate.
+ */
+export function minParameterCount(meta: ModelMetadata): number {
+  if (meta.kind === "mlp-denoiser") {
+    const c = meta.config;
+    // input and output Linear weights, then fc1, emb and fc2 of each block
+    return 2 * c.dim * c.hidden + 3 * c.depth * c.hidden * c.hidden;
+  }
+  if (meta.kind === "unet") {
+    const { down, middle, up } = unetLayout(meta.config);
+    // conv1 [cout, cin, 3, 3] and conv2 [cout, cout, 3, 3] of every residual block
+    return [...down, ...middle, ...up].reduce((n, s) => (s.kind === "res" ? n + 9 * s.cout * (s.cin + s.cout) : n), 0);
+  }
+  return 0;
+}
+
+/**
+ * Refuses a config that implies more parameters than the checkpoint stores, before the model is
+ * built (a crafted config must not allocate gigabytes only to fail the name and shape comparison).
+ * @throws CheckpointError naming `path`, the implied lower bound and the stored count
+ */
+export function checkParameterBudget(path: string, meta: ModelMetadata, weights: Map<string, Tensor>): void {
+  const needed = minParameterCount(meta);
+  let stored = 0;
+  for (const t of weights.values()) stored += t.numel;
+  if (needed > stored) {
+    throw new CheckpointError(`${path}: its ${meta.kind} config implies at least ${needed} parameters but the checkpoint stores ${stored} weight values; the config does not describe these weights`);
+  }
+}
+
 /** Builds the model of an already loaded checkpoint (does not dispose it). */
 export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: LoadModelOptions = {}): DenoiserModel {
   const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata);
@@ -49,8 +103,10 @@ export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: 
   if (opts.wInput === false && meta.config.wInput) {
     throw new ConfigError(`${path}: the checkpoint's model takes w (a stage-one student); it cannot be loaded without its w input`);
   }
-  const model = buildDenoiser(new ParamStore({ seed: opts.seed ?? 0, device: opts.device ?? "cpu" }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
   const weights = !opts.ignoreEma && checkpoint.ema ? checkpoint.ema : checkpoint.params;
+  checkStoredWeights(path, weights);
+  checkParameterBudget(path, meta, weights);
+  const model = buildDenoiser(new ParamStore({ seed: opts.seed ?? 0, device: opts.device ?? "cpu" }), { ...meta, config: { ...meta.config, wInput: opts.wInput ?? meta.config.wInput } } as ModelMetadata);
   try {
     model.loadWeights(weights);
   } catch (err) {
@@ -64,7 +120,8 @@ export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: 
  * Loads a denoiser from a checkpoint written by a fewstep trainer (or any writer that stores
  * `metadata.model = model.metadata()`): EMA weights when present, else the parameters.
  * @throws CheckpointError naming `path`: unreadable, not a fewstep checkpoint, unknown model kind,
- *   missing/unexpected parameter names or shapes
+ *   missing/unexpected parameter names or shapes, a weight that is not floating point or not finite,
+ *   a config that implies more parameters than are stored, a config past its size limits
  * @throws ConfigError when `wInput: false` is asked of a w-input checkpoint
  */
 export function loadModel(path: string, opts: LoadModelOptions = {}): DenoiserModel {

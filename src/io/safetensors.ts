@@ -114,6 +114,42 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+// JSON.parse keeps the last of duplicate keys silently; the format forbids them (the Rust crate's
+// serde reader refuses them). A scan of the already-parsed text: a string followed by ':' is a key
+// of the innermost open object. Returns where the first duplicate is, or undefined.
+function findDuplicateKey(text: string): { key: string; parent: string | undefined } | undefined {
+  const frames: { keys: Set<string> | null; name: string | undefined; lastKey?: string }[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const raw = text.slice(i, j + 1);
+      i = j + 1;
+      let k = i;
+      while (text[k] === " " || text[k] === "\t" || text[k] === "\n" || text[k] === "\r") k++;
+      const top = frames[frames.length - 1];
+      if (text[k] === ":" && top?.keys) {
+        const key = JSON.parse(raw) as string;
+        if (top.keys.has(key)) return { key, parent: top.name };
+        top.keys.add(key);
+        top.lastKey = key;
+      }
+      continue;
+    }
+    if (ch === "{" || ch === "[") {
+      const parent = frames[frames.length - 1];
+      const name = frames.length === 0 ? undefined : parent.keys ? parent.lastKey : parent.name;
+      frames.push({ keys: ch === "{" ? new Set() : null, name });
+    } else if (ch === "}" || ch === "]") {
+      frames.pop();
+    }
+    i++;
+  }
+  return undefined;
+}
+
 function isIndex(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;
 }
@@ -125,7 +161,8 @@ function isIndex(v: unknown): v is number {
  * @default source "<buffer>"
  * @throws FormatError naming `source` and the problem: too short, header length past the end, header
  *   not UTF-8 JSON or not an object, metadata not a string map, an unknown dtype, a shape that is not
- *   non-negative integers, data_offsets outside the data block or not matching dtype and shape
+ *   non-negative integers, data_offsets outside the data block or not matching dtype and shape,
+ *   a duplicate key, tensors that overlap or leave bytes of the data block unused (gaps, trailing bytes)
  */
 export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safetensors {
   const fail = (problem: string, cause?: unknown) =>
@@ -141,16 +178,24 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safet
   const dataLength = bytes.byteLength - dataStart;
 
   let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart));
+    header = JSON.parse(text);
   } catch (err) {
     throw fail(`header is not UTF-8 JSON (${(err as Error).message})`, err);
   }
   if (!isPlainObject(header)) {
     throw fail(`header is not a JSON object`);
   }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    const where = duplicate.parent === undefined ? (duplicate.key === METADATA_KEY ? "" : `tensor "${duplicate.key}": `) : duplicate.parent === METADATA_KEY ? `"${METADATA_KEY}": ` : `tensor "${duplicate.parent}": `;
+    throw fail(`${where}duplicate key "${duplicate.key}" in the header (the format forbids duplicate keys; JSON readers disagree on which one wins)`);
+  }
 
   const tensors: [string, HostArray][] = [];
+  const spans: { name: string; begin: number; end: number }[] = [];
   let metadata: [string, string][] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === METADATA_KEY) {
@@ -186,6 +231,25 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safet
       );
     }
     tensors.push([name, { dtype, shape, data: bytes.subarray(dataStart + begin, dataStart + end) }]);
+    spans.push({ name, begin, end });
+  }
+  // As the Rust crate's `validate`: the tensors tile the data block exactly, no overlap, no gap, no
+  // trailing bytes (bytes nothing names are either corruption or a place to smuggle data).
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let previous: { name: string; begin: number; end: number } | undefined;
+  for (const s of spans) {
+    if (s.begin < covered && previous) {
+      throw fail(`tensor "${s.name}": data_offsets [${s.begin},${s.end}] overlap tensor "${previous.name}" [${previous.begin},${previous.end}]`);
+    }
+    if (s.begin > covered) {
+      throw fail(`tensor "${s.name}": data_offsets [${s.begin},${s.end}] leave bytes ${covered}..${s.begin} of the data block unused${previous ? ` after tensor "${previous.name}"` : ""}`);
+    }
+    covered = s.end;
+    previous = s;
+  }
+  if (covered !== dataLength) {
+    throw fail(`${dataLength - covered} trailing bytes after the last tensor${previous ? ` "${previous.name}"` : ""} (the tensors end at byte ${covered} of the ${dataLength}-byte data block)`);
   }
   // Object.fromEntries defines own properties, so a name like "__proto__" stays an ordinary key.
   return { tensors: Object.fromEntries(tensors), metadata: Object.fromEntries(metadata) };

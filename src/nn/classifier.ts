@@ -39,6 +39,9 @@ export const CLASSIFIER_DEFAULTS = { widths: [32, 64], finalWidth: 128, featureD
 /** GroupNorm groups; every width must divide by it. */
 const GROUPS = 8;
 
+/** The largest value of each size field resolveClassifierConfig accepts (levels: widths' length). */
+export const CLASSIFIER_LIMITS = { channels: 4096, size: 4096, numClasses: 100_000, featureDim: 65_536, width: 4096, levels: 8 };
+
 /**
  * Fills in defaults and validates; every bad field is named in one ConfigError.
  * @throws ConfigError listing each invalid field
@@ -48,17 +51,19 @@ export function resolveClassifierConfig(config: Partial<ClassifierConfig> & { ch
   const c: ClassifierConfig = { ...CLASSIFIER_DEFAULTS, widths: [...CLASSIFIER_DEFAULTS.widths], ...config };
   const bad: string[] = [];
   for (const key of Object.keys(config)) if (!known.has(key)) bad.push(`unknown field '${key}'; known: ${[...known].join(", ")}`);
-  const int = (name: "channels" | "size" | "numClasses" | "featureDim", min: number) => {
+  // Upper limits keep a crafted checkpoint's config from being built at all.
+  const L = CLASSIFIER_LIMITS;
+  const int = (name: "channels" | "size" | "numClasses" | "featureDim", min: number, max: number) => {
     const v = c[name];
-    if (!Number.isSafeInteger(v) || v < min) bad.push(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(v) || v < min || v > max) bad.push(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   };
-  int("channels", 1);
-  int("size", 1);
-  int("numClasses", 2);
-  int("featureDim", 1);
-  if (!Number.isSafeInteger(c.finalWidth) || c.finalWidth < 0 || c.finalWidth % GROUPS !== 0) bad.push(`finalWidth must be 0 or a multiple of ${GROUPS}, got ${JSON.stringify(c.finalWidth)}`);
-  if (!Array.isArray(c.widths) || c.widths.length === 0 || !c.widths.every((w) => Number.isSafeInteger(w) && w >= GROUPS && w % GROUPS === 0)) {
-    bad.push(`widths must be a non-empty list of multiples of ${GROUPS} (GroupNorm groups), got ${JSON.stringify(c.widths)}`);
+  int("channels", 1, L.channels);
+  int("size", 1, L.size);
+  int("numClasses", 2, L.numClasses);
+  int("featureDim", 1, L.featureDim);
+  if (!Number.isSafeInteger(c.finalWidth) || c.finalWidth < 0 || c.finalWidth > L.width || c.finalWidth % GROUPS !== 0) bad.push(`finalWidth must be 0 or a multiple of ${GROUPS} up to ${L.width}, got ${JSON.stringify(c.finalWidth)}`);
+  if (!Array.isArray(c.widths) || c.widths.length === 0 || c.widths.length > L.levels || !c.widths.every((w) => Number.isSafeInteger(w) && w >= GROUPS && w <= L.width && w % GROUPS === 0)) {
+    bad.push(`widths must be a list of 1 to ${L.levels} multiples of ${GROUPS} (GroupNorm groups) up to ${L.width}, got ${JSON.stringify(c.widths)?.slice(0, 80)}`);
   } else if (Number.isSafeInteger(c.size) && c.size % 2 ** c.widths.length !== 0) {
     bad.push(`size ${c.size} must be a multiple of 2^${c.widths.length} for ${c.widths.length} levels (pad the images)`);
   }

@@ -64,6 +64,8 @@ export const MLP_DENOISER_DEFAULTS = {
   pooledDim: 0,
 } as const;
 
+/** The largest value of each size field resolveMlpDenoiserConfig accepts. */
+export const MLP_DENOISER_LIMITS = { dim: 100_000, numClasses: 100_000, hidden: 16_384, depth: 256, fourierFeatures: 1024, pooledDim: 65_536 };
 
 /**
  * Fills in defaults and validates; every bad field is named in one ConfigError.
@@ -73,17 +75,18 @@ export function resolveMlpDenoiserConfig(config: Partial<MlpDenoiserConfig> & { 
   const known = new Set(["dim", "numClasses", ...Object.keys(MLP_DENOISER_DEFAULTS)]);
   const r: MlpDenoiserConfig = withDefaults(MLP_DENOISER_DEFAULTS, config);
   const bad: string[] = [];
-  const posInt = (name: keyof MlpDenoiserConfig, min: number) => {
+  // Upper limits keep a crafted checkpoint's config (depth 1e6, hidden 1e7) from being built at all.
+  const posInt = (name: keyof MlpDenoiserConfig, min: number, max: number) => {
     const v = r[name];
-    if (!Number.isSafeInteger(v) || (v as number) < min) bad.push(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) bad.push(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   };
   for (const key of Object.keys(config)) if (!known.has(key)) bad.push(`unknown field '${key}'; known: ${[...known].join(", ")}`);
-  posInt("dim", 1);
-  posInt("numClasses", 1);
-  posInt("hidden", 1);
-  posInt("depth", 0);
-  posInt("fourierFeatures", 1);
-  posInt("pooledDim", 0);
+  posInt("dim", 1, MLP_DENOISER_LIMITS.dim);
+  posInt("numClasses", 1, MLP_DENOISER_LIMITS.numClasses);
+  posInt("hidden", 1, MLP_DENOISER_LIMITS.hidden);
+  posInt("depth", 0, MLP_DENOISER_LIMITS.depth);
+  posInt("fourierFeatures", 1, MLP_DENOISER_LIMITS.fourierFeatures);
+  posInt("pooledDim", 0, MLP_DENOISER_LIMITS.pooledDim);
   if (!PREDICTIONS.includes(r.prediction)) bad.push(`prediction must be one of ${PREDICTIONS.map((p) => `"${p}"`).join(", ")}, got ${JSON.stringify(r.prediction)}`);
   if (typeof r.wInput !== "boolean") bad.push(`wInput must be true or false, got ${JSON.stringify(r.wInput)}`);
   if (typeof r.wMax !== "number" || !(r.wMax > 0) || !Number.isFinite(r.wMax)) bad.push(`wMax must be a positive number, got ${JSON.stringify(r.wMax)}`);

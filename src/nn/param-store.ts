@@ -1,6 +1,13 @@
 // Named parameters with PyTorch-style dotted paths (`down.0.conv1.weight`), so safetensors
 // written from here open in Python under the same names (tch-rs's VarStore, STYLE.md).
-import { Generator, keep, noGrad, tidy, ShapeError, ConfigError, type Device, type Tensor } from "../engine/index.js";
+import { Generator, keep, noGrad, tidy, ShapeError, ConfigError, type Device, type DType, type Tensor } from "../engine/index.js";
+
+const FLOAT_DTYPES: readonly DType[] = ["float32", "float64", "float16", "bfloat16"];
+
+/** Whether a value of dtype `got` may be copied into a parameter of dtype `want`: equal, or both floating point. */
+export function isLoadableDtype(want: DType, got: DType): boolean {
+  return want === got || (FLOAT_DTYPES.includes(want) && FLOAT_DTYPES.includes(got));
+}
 
 interface Root {
   params: Map<string, Tensor>;
@@ -74,24 +81,28 @@ export class ParamStore {
   }
 
   /**
-   * Copies values in by name; reports every missing and unexpected name and every shape
-   * mismatch in one error (loading never half-succeeds silently).
+   * Copies values in by name; reports every missing and unexpected name, every shape mismatch
+   * and every dtype mismatch other than float to float (an integer tensor is no weight) in one
+   * error (loading never half-succeeds silently).
    */
   load(values: Map<string, Tensor> | Record<string, Tensor>, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const given = values instanceof Map ? values : new Map(Object.entries(values));
     const missing = [...this.root.params.keys()].filter((k) => !given.has(k));
     const unexpected = [...given.keys()].filter((k) => !this.root.params.has(k));
     const mismatched: string[] = [];
+    const dtypeMismatched: string[] = [];
     for (const [name, p] of this.root.params) {
       const v = given.get(name);
       if (v && v.shape.join() !== p.shape.join()) mismatched.push(`${name}: expected [${p.shape}] got [${v.shape}]`);
+      if (v && !isLoadableDtype(p.dtype, v.dtype)) dtypeMismatched.push(`${name}: expected ${p.dtype} got ${v.dtype}`);
     }
-    if (mismatched.length > 0 || ((opts.strict ?? true) && (missing.length > 0 || unexpected.length > 0))) {
+    if (mismatched.length > 0 || dtypeMismatched.length > 0 || ((opts.strict ?? true) && (missing.length > 0 || unexpected.length > 0))) {
       throw new ShapeError(
         `ParamStore.load: ${[
           missing.length ? `missing ${missing.join(", ")}` : "",
           unexpected.length ? `unexpected ${unexpected.join(", ")}` : "",
           mismatched.length ? `shape mismatch ${mismatched.join("; ")}` : "",
+          dtypeMismatched.length ? `dtype mismatch ${dtypeMismatched.join("; ")}` : "",
         ]
           .filter(Boolean)
           .join("; ")}`,

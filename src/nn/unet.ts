@@ -66,6 +66,21 @@ const GROUPS = 8;
 /** Prefix of every w-path parameter name. */
 export const UNET_W_PATH_PREFIX = W_PATH_PREFIX;
 
+/** The largest value of each size field resolveUNetConfig accepts (levels: list lengths). */
+export const UNET_LIMITS = {
+  channels: 4096,
+  size: 4096,
+  numClasses: 100_000,
+  baseChannels: 4096,
+  numResBlocks: 16,
+  fourierFeatures: 1024,
+  pooledDim: 65_536,
+  contextDim: 65_536,
+  condChannels: 4096,
+  levels: 8,
+  channelMult: 64,
+};
+
 /**
  * Fills in defaults and validates; every bad field is named in one ConfigError.
  * @throws ConfigError listing each invalid field
@@ -75,25 +90,29 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
   const c: UNetConfig = withDefaults(UNET_DEFAULTS, config);
   const bad: string[] = [];
   for (const key of Object.keys(config)) if (!known.has(key)) bad.push(`unknown field '${key}'; known: ${[...known].join(", ")}`);
-  const int = (name: keyof UNetConfig, min: number) => {
+  // Upper limits keep a crafted checkpoint's config from being built at all.
+  const L = UNET_LIMITS;
+  const int = (name: keyof UNetConfig, min: number, max: number) => {
     const v = c[name];
-    if (!Number.isSafeInteger(v) || (v as number) < min) bad.push(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) bad.push(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   };
-  int("channels", 1);
-  int("size", 1);
-  int("numClasses", 1);
-  int("baseChannels", GROUPS);
-  int("numResBlocks", 1);
-  int("fourierFeatures", 1);
-  int("pooledDim", 0);
-  int("contextDim", 0);
-  int("condChannels", 0);
-  const intList = (name: "channelMults" | "attentionResolutions", allowEmpty: boolean) => {
+  int("channels", 1, L.channels);
+  int("size", 1, L.size);
+  int("numClasses", 1, L.numClasses);
+  int("baseChannels", GROUPS, L.baseChannels);
+  int("numResBlocks", 1, L.numResBlocks);
+  int("fourierFeatures", 1, L.fourierFeatures);
+  int("pooledDim", 0, L.pooledDim);
+  int("contextDim", 0, L.contextDim);
+  int("condChannels", 0, L.condChannels);
+  const intList = (name: "channelMults" | "attentionResolutions", allowEmpty: boolean, maxItem: number) => {
     const v = c[name];
-    if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || !v.every((k) => Number.isSafeInteger(k) && k >= 1)) bad.push(`${name} must be a list of positive integers, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || v.length > L.levels || !v.every((k) => Number.isSafeInteger(k) && k >= 1 && k <= maxItem)) {
+      bad.push(`${name} must be a list of at most ${L.levels} integers in [1, ${maxItem}], got ${JSON.stringify(v)?.slice(0, 80)}`);
+    }
   };
-  intList("channelMults", false);
-  intList("attentionResolutions", true);
+  intList("channelMults", false, L.channelMult);
+  intList("attentionResolutions", true, L.size);
   if (Number.isSafeInteger(c.baseChannels) && c.baseChannels % GROUPS !== 0) bad.push(`baseChannels must be a multiple of ${GROUPS} (GroupNorm groups), got ${c.baseChannels}`);
   if (Array.isArray(c.channelMults) && Number.isSafeInteger(c.size) && c.size % 2 ** (c.channelMults.length - 1) !== 0) {
     bad.push(`size ${c.size} must be a multiple of 2^${c.channelMults.length - 1} for ${c.channelMults.length} levels (pad or resize the images)`);

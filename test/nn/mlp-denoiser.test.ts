@@ -232,7 +232,7 @@ test("resolveMlpDenoiserConfig: defaults, and every bad field named in one Confi
     () => resolveMlpDenoiserConfig({ dim: 0, numClasses: 2.5, prediction: "score" as never, wMax: -1, widht: 3 } as never),
     (e: Error) =>
       e instanceof ConfigError &&
-      ["unknown field 'widht'", "dim must be an integer >= 1, got 0", "numClasses must be an integer >= 1, got 2.5", 'prediction must be one of "x", "v", "eps", got "score"', "wMax must be a positive number"].every((m) => e.message.includes(m)),
+      ["unknown field 'widht'", "dim must be an integer in [1, 100000], got 0", "numClasses must be an integer in [1, 100000], got 2.5", 'prediction must be one of "x", "v", "eps", got "score"', "wMax must be a positive number"].every((m) => e.message.includes(m)),
   );
 });
 
