@@ -60,19 +60,24 @@ function switchNote(f: FlagSpec): string {
  * A boolean flag is a switch: `--resume` alone is true, and it takes the next token only if that
  * is not a flag (`--resume no`, but `--resume --steps 3`); a taken value must be in BOOLEAN_VALUES.
  * `--config FILE` reads a JSON object of the same flags ({"steps": 2000, "w-max": 4}); flags on the
- * command line override it. The resolved flags are what commands save as the run's config.
+ * command line override it, but a flag given twice on the command line is an error. Numbers are
+ * decimal only; a config field must have its flag's JSON type (see convertJson). The resolved
+ * flags are what commands save as the run's config.
  */
 export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
   const byName = new Map(spec.flags.map((f) => [f.name, f]));
   const out: ParsedFlags = {};
-  const configAt = args.findIndex((a) => a === "--config" || a.startsWith("--config="));
+  const isConfig = (a: string) => a === "--config" || a.startsWith("--config=");
+  const configAt = args.findIndex(isConfig);
   if (configAt >= 0) {
+    if (args.slice(configAt + 1).some(isConfig)) throw new FewstepError(`${spec.name}: --config is given more than once; give one file`);
     const arg = args[configAt];
     const path = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[configAt + 1];
     if (!path) throw new FewstepError("--config needs a JSON file");
     Object.assign(out, readConfig(path, spec, byName));
     args = [...args.slice(0, configAt), ...args.slice(configAt + (arg.includes("=") ? 1 : 2))];
   }
+  const seen = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith("--")) throw new FewstepError(`${spec.name}: unexpected argument '${arg}'; see \`fewstep ${spec.name} --help\``);
@@ -80,6 +85,9 @@ export function parseFlags(args: string[], spec: CommandSpec): ParsedFlags {
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const flag = byName.get(name);
     if (!flag) throw new FewstepError(`${spec.name}: unknown flag --${name}; known: ${spec.flags.map((f) => `--${f.name}`).join(", ")}`);
+    // a second --steps would silently win over the first; say so instead (a --config file may still be overridden)
+    if (seen.has(name)) throw new FewstepError(`${spec.name}: --${name} is given more than once; give it once`);
+    seen.add(name);
     if (flag.kind === "boolean" && eq < 0 && (args[i + 1] === undefined || args[i + 1].startsWith("--"))) {
       out[name] = true;
       continue;
@@ -110,7 +118,7 @@ function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpe
       continue;
     }
     try {
-      out[key] = convert(flag, Array.isArray(value) ? value.join(",") : String(value));
+      out[key] = convertJson(flag, value);
     } catch (error) {
       problems.push(`field "${key}": ${(error as Error).message.replace(/^--\S+ /, "")}`);
     }
@@ -118,6 +126,44 @@ function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpe
   if (problems.length > 0) throw new FewstepError(`--config ${path}: ${problems.join("; ")}`);
   return out;
 }
+
+// What a --config field of each kind must hold, as JSON.
+const JSON_TYPES: Record<FlagKind, string> = {
+  int: "an integer (a JSON number)",
+  number: "a number (a JSON number)",
+  numbers: "a list of numbers or a comma-separated string",
+  boolean: `true or false (or one of ${[...BOOLEAN_VALUES.keys()].join(", ")} as a string)`,
+  string: "a string",
+  path: "a string",
+};
+
+// A --config value: its JSON type must fit the flag's kind ({"steps": "2"} and {"steps": [2]} are
+// refused, not coerced); then it is checked like the same value given on the command line.
+function convertJson(flag: FlagSpec, value: unknown): string | number | number[] | boolean {
+  const fits =
+    flag.kind === "int" || flag.kind === "number"
+      ? typeof value === "number"
+      : flag.kind === "numbers"
+        ? typeof value === "string" || (Array.isArray(value) && value.every((v) => typeof v === "number"))
+        : flag.kind === "boolean"
+          ? typeof value === "boolean" || typeof value === "string"
+          : typeof value === "string";
+  if (!fits) throw new FewstepError(`--${flag.name} must be ${JSON_TYPES[flag.kind]}, got ${describeJson(value)}`);
+  if (typeof value === "boolean") return value;
+  return convert(flag, Array.isArray(value) ? value.join(",") : String(value));
+}
+
+function describeJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (Array.isArray(value)) return `the list ${text}`;
+  if (typeof value === "string") return `the string ${text}`;
+  return value === null ? "null" : typeof value === "object" ? `the object ${text}` : `${text}`;
+}
+
+// Decimal only: no 0x10, 0o7, 0b1, Infinity, NaN or empty string, which Number() would take.
+// An int is digits; a number may have a fraction and an exponent (1e-4 is a learning rate).
+const INT_TEXT = /^[+-]?\d+$/;
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function convert(flag: FlagSpec, raw: string): string | number | number[] | boolean {
   if (flag.kind === "boolean") {
@@ -131,8 +177,8 @@ function convert(flag: FlagSpec, raw: string): string | number | number[] | bool
   }
   if (flag.kind === "int" || flag.kind === "number") {
     const value = Number(raw);
-    const ok = raw.trim() !== "" && Number.isFinite(value) && (flag.kind === "number" || Number.isInteger(value));
-    if (!ok) throw new FewstepError(`--${flag.name} must be ${flag.kind === "int" ? "an integer" : "a number"}, got '${raw}'`);
+    const ok = flag.kind === "int" ? INT_TEXT.test(raw) && Number.isSafeInteger(value) : NUMBER_TEXT.test(raw) && Number.isFinite(value);
+    if (!ok) throw new FewstepError(`--${flag.name} must be ${flag.kind === "int" ? "an integer in decimal digits" : "a decimal number (1e-4 is fine)"}, got '${raw}'`);
     if (flag.min !== undefined && value < flag.min) throw new FewstepError(`--${flag.name} must be >= ${flag.min}, got ${raw}`);
     return value;
   }

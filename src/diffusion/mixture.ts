@@ -7,7 +7,7 @@
 //   x-hat(z, c) = sum_k r_k E[x | z, k]
 // The unconditional x-hat (label = C, the null label) sums over every class's components with
 // weights pi_ck / C. Computed in float64 by default: a teacher with no training error.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import {
   ConfigError,
   FewstepError,
@@ -101,10 +101,11 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
     const flatStds = spec.stds.flat();
     const m = flatMeans.length;
     this.componentOffsets = [];
-    const logW: number[] = [];
+    // filled in place: a mixture of many classes has (C + 1) M entries, too many to spread
+    const logW = new Float64Array((this.numClasses + 1) * m).fill(-Infinity);
     let offset = 0;
     for (let c = 0; c <= this.numClasses; c++) {
-      const row = new Array<number>(m).fill(-Infinity);
+      const row = logW.subarray(c * m, (c + 1) * m);
       if (c < this.numClasses) {
         this.componentOffsets.push(offset);
         const total = spec.weights[c].reduce((a, b) => a + b, 0);
@@ -117,14 +118,13 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
           ws.forEach((w) => (row[o++] = Math.log(w / total / this.numClasses)));
         });
       }
-      logW.push(...row);
     }
     this.componentOffsets.push(offset);
     [this.mu, this.s2, this.muSq, this.logWeights] = tidy(() => {
       const mu = tensor(flatMeans, { dtype: "float64" });
       const s2 = tensor(flatStds, { dtype: "float64" }).square();
       const muSq = mu.square().sum(1);
-      const lw = tensor(new Float64Array(logW), { shape: [this.numClasses + 1, m] });
+      const lw = tensor(logW, { shape: [this.numClasses + 1, m] });
       return [mu, s2, muSq, lw];
     }).map((t) => keep(t)) as [Tensor, Tensor, Tensor, Tensor];
   }
@@ -261,8 +261,12 @@ export const BUILTIN_MIXTURES: Readonly<Record<string, () => MixtureSpec>> = { r
 
 /** A built-in mixture by name, or a JSON spec file by path. */
 export function loadMixture(nameOrPath: string, opts: { dtype?: DType } = {}): GaussianMixture {
-  const builtin = BUILTIN_MIXTURES[nameOrPath];
+  const builtin = Object.hasOwn(BUILTIN_MIXTURES, nameOrPath) ? BUILTIN_MIXTURES[nameOrPath] : undefined;
   if (builtin) return new GaussianMixture(builtin(), opts);
+  // a bare word that is no file was meant as a built-in: say which there are, not ENOENT
+  if (!/[\\/]/.test(nameOrPath) && !nameOrPath.endsWith(".json") && !existsSync(nameOrPath)) {
+    throw new FewstepError(`unknown mixture '${nameOrPath}': built-ins are ${Object.keys(BUILTIN_MIXTURES).join(", ")}, or give a JSON spec file`);
+  }
   return GaussianMixture.fromFile(nameOrPath, opts);
 }
 

@@ -117,6 +117,12 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
   if (Array.isArray(c.channelMults) && Number.isSafeInteger(c.size) && c.size % 2 ** (c.channelMults.length - 1) !== 0) {
     bad.push(`size ${c.size} must be a multiple of 2^${c.channelMults.length - 1} for ${c.channelMults.length} levels (pad or resize the images)`);
   }
+  // attention sits at a level's resolution (size / 2^level); one the net never reaches would be silently unused
+  if (Array.isArray(c.channelMults) && c.channelMults.length > 0 && Number.isSafeInteger(c.size) && Array.isArray(c.attentionResolutions)) {
+    const resolutions = c.channelMults.map((_, level) => c.size / 2 ** level);
+    const missing = c.attentionResolutions.filter((r) => !resolutions.includes(r));
+    if (missing.length > 0) bad.push(`attentionResolutions [${missing.join(", ")}] not in this net: size ${c.size} with ${c.channelMults.length} levels has resolutions ${resolutions.join(", ")}${config.attentionResolutions === undefined ? " (the default; set attentionResolutions)" : ""}`);
+  }
   if (typeof c.dropout !== "number" || !(c.dropout >= 0 && c.dropout < 1)) bad.push(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
   if (!PREDICTIONS.includes(c.prediction)) bad.push(`prediction must be one of ${PREDICTIONS.map((p) => `"${p}"`).join(", ")}, got ${JSON.stringify(c.prediction)}`);
   if (typeof c.wInput !== "boolean") bad.push(`wInput must be true or false, got ${JSON.stringify(c.wInput)}`);

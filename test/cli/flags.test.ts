@@ -98,3 +98,74 @@ test("--help shows a boolean flag as a switch, with how to turn off one that is 
     assert.match(help, spec === quickstartSpec ? /--baselines +.*\(switch; default: on/ : /--resume +.*\(switch; default: off\)/, spec.name);
   }
 });
+
+const typed: CommandSpec = {
+  name: "typed-spec",
+  summary: "s",
+  usage: "u",
+  flags: [
+    { name: "steps", kind: "int", min: 1, default: 10, help: "steps" },
+    { name: "lr", kind: "number", help: "learning rate" },
+    { name: "ws", kind: "numbers", help: "weights" },
+    { name: "resume", kind: "boolean", default: false, help: "continue" },
+    { name: "out-dir", kind: "path", help: "folder" },
+  ],
+};
+
+test("a --config field must have its flag's JSON type: one error per field, naming it and the type", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-flags-"));
+  try {
+    const file = join(dir, "c.json");
+    writeFileSync(file, JSON.stringify({ steps: [2], lr: "0.1", ws: [1, "2"], resume: 1, "out-dir": 3 }));
+    assert.throws(
+      () => parseFlags(["--config", file], typed),
+      (e: Error) =>
+        [
+          'field "steps": must be an integer (a JSON number), got the list [2]',
+          'field "lr": must be a number (a JSON number), got the string "0.1"',
+          'field "ws": must be a list of numbers or a comma-separated string, got the list [1,"2"]',
+          'field "resume": must be true or false (or one of yes, no, true, false, 1, 0 as a string), got 1',
+          'field "out-dir": must be a string, got 3',
+        ].every((m) => e.message.includes(m)),
+    );
+    writeFileSync(file, JSON.stringify({ steps: "2" }));
+    assert.throws(() => parseFlags(["--config", file], typed), /field "steps": must be an integer \(a JSON number\), got the string "2"/);
+    writeFileSync(file, JSON.stringify({ steps: 2.5 }));
+    assert.throws(() => parseFlags(["--config", file], typed), /field "steps": must be an integer in decimal digits, got '2.5'/);
+    // the right types, including the two spellings of a list and of a switch, and a small lr
+    writeFileSync(file, JSON.stringify({ steps: 2, lr: 1e-7, ws: "0,1.5", resume: "yes", "out-dir": "runs/x" }));
+    assert.deepEqual(parseFlags(["--config", file], typed), { steps: 2, lr: 1e-7, ws: [0, 1.5], resume: true, "out-dir": "runs/x" });
+    writeFileSync(file, JSON.stringify({ ws: [0, 4], resume: false }));
+    assert.deepEqual(parseFlags(["--config", file], typed), { steps: 10, ws: [0, 4], resume: false });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a flag given twice on the command line is an error naming it; one flag still overrides the config", () => {
+  assert.throws(() => parseFlags(["--steps", "2", "--steps", "3"], typed), (e: Error) => e.message === "typed-spec: --steps is given more than once; give it once");
+  assert.throws(() => parseFlags(["--resume", "--resume=no"], typed), /--resume is given more than once/);
+  assert.throws(() => parseFlags(["--config", "a.json", "--config=b.json"], typed), /--config is given more than once/);
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-flags-"));
+  try {
+    const file = join(dir, "c.json");
+    writeFileSync(file, JSON.stringify({ steps: 5 }));
+    assert.equal(parseFlags(["--config", file, "--steps", "3"], typed).steps, 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("numbers are decimal only: no hex, octal, binary, exponent ints, Infinity, NaN or empty", () => {
+  for (const raw of ["0x10", "0o7", "0b1", "1e3", "", " ", "Infinity", "NaN", "1.0", "1_000", "9007199254740993"]) {
+    assert.throws(() => parseFlags(["--steps", raw], typed), new RegExp(`--steps must be an integer in decimal digits, got '${raw}'`), JSON.stringify(raw));
+  }
+  for (const raw of ["0x10", "0b1", "Infinity", "-Infinity", "NaN", "", "1e", ".", "1e999", "+-1"]) {
+    assert.throws(() => parseFlags([`--lr=${raw}`], typed), /--lr must be a decimal number \(1e-4 is fine\)/, JSON.stringify(raw));
+  }
+  assert.throws(() => parseFlags(["--ws", "1,0x2"], typed), /--ws must be a decimal number .*got '0x2'/);
+  assert.equal(parseFlags(["--steps", "042"], typed).steps, 42);
+  assert.equal(parseFlags(["--steps", "+7"], typed).steps, 7);
+  for (const [raw, value] of [["1e-4", 1e-4], ["0.5", 0.5], [".5", 0.5], ["3.", 3], ["-2", -2], ["2E+1", 20]] as const) assert.equal(parseFlags(["--lr", raw], typed).lr, value, raw);
+  assert.deepEqual(parseFlags(["--ws", "0,1e-2,4"], typed).ws, [0, 0.01, 4]);
+});

@@ -114,3 +114,30 @@ test("bad specs name the field", () => {
   assert.throws(() => validateMixtureSpec({ means: [[[0]]], stds: [[1]] }), ConfigError);
   assert.throws(() => loadMixture("/nonexistent/spec.json"), /cannot read mixture spec \/nonexistent\/spec\.json/);
 });
+
+test("an unknown built-in name lists the built-ins instead of a raw ENOENT; a path still reads the file", () => {
+  const message = "unknown mixture 'ring3d': built-ins are ring2d, gauss64d, or give a JSON spec file";
+  assert.throws(() => loadMixture("ring3d"), (e: Error) => e.message === message);
+  assert.throws(() => loadMixture("toString"), /unknown mixture 'toString': built-ins are ring2d, gauss64d/);
+  assert.throws(() => loadMixture("missing.json"), /cannot read mixture spec missing\.json: ENOENT/);
+  assert.throws(() => loadMixture("specs/missing"), /cannot read mixture spec specs\/missing: ENOENT/);
+});
+
+test("a mixture of very many components builds without overflowing the call stack", () =>
+  tidy(() => {
+    // 4 classes x 50,000 components: the old `logW.push(...row)` spread 200,000 arguments per row
+    const classes = 4;
+    const perClass = 50_000;
+    const spec = {
+      means: Array.from({ length: classes }, (_, c) => Array.from({ length: perClass }, (_, k) => [c + k / perClass])),
+      stds: Array.from({ length: classes }, () => new Array<number>(perClass).fill(0.1)),
+      weights: Array.from({ length: classes }, () => new Array<number>(perClass).fill(1)),
+    };
+    const g = new GaussianMixture(spec);
+    assert.equal(g.numClasses, classes);
+    const z = tensor(new Float64Array([0.5, 2.5]), { shape: [2, 1] });
+    const x = g.posteriorMean(z, full([2], 0.5, { dtype: "float64" }), tensor([0, 4], { dtype: "int64" })).toNumbers();
+    assert.ok(x.every(Number.isFinite), String(x));
+    assert.ok(x[0] >= 0 && x[0] <= 1, `class 0 lies in [0, 1], got ${x[0]}`);
+    g.dispose();
+  }));

@@ -7,7 +7,7 @@ import { ConfigError, Generator, ShapeError, full, rand, randint, randn, tidy } 
 import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { alphaSigma } from "../../src/diffusion/schedule.js";
 import { ParamStore } from "../../src/nn/param-store.js";
-import { UNet } from "../../src/nn/unet.js";
+import { UNet, resolveUNetConfig } from "../../src/nn/unet.js";
 import { assertClose } from "../helpers/assert-close.js";
 
 const small = { channels: 1, size: 8, numClasses: 3, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [4] };
@@ -62,3 +62,13 @@ test("every parameter gets a gradient; dropout needs a generator; bad shapes are
     assert.throws(() => new UNet(new ParamStore(), { ...small, size: 6, channelMults: [1, 2, 2] }), /size 6 must be a multiple of 2\^2/);
     net.dispose();
   }));
+
+test("an attention resolution the net never has is refused, naming the resolutions it has", () => {
+  // size 8 with 2 levels: resolutions 8 and 4
+  assert.throws(() => new UNet(new ParamStore(), { ...small, attentionResolutions: [4, 2] }), (e: unknown) => e instanceof ConfigError && /attentionResolutions \[2\] not in this net: size 8 with 2 levels has resolutions 8, 4/.test(e.message));
+  // the default ([8]) on a 28-pixel net with levels 28, 14, 7 says it was the default
+  assert.throws(() => resolveUNetConfig({ channels: 1, size: 28, numClasses: 10 }), /attentionResolutions \[8\] not in this net: size 28 with 3 levels has resolutions 28, 14, 7 \(the default; set attentionResolutions\)/);
+  // the shipped Fashion-MNIST config, and no attention at all, are fine
+  assert.deepEqual(resolveUNetConfig({ channels: 1, size: 28, numClasses: 10, channelMults: [1, 2, 2], attentionResolutions: [7] }).attentionResolutions, [7]);
+  assert.deepEqual(resolveUNetConfig({ ...small, attentionResolutions: [] }).attentionResolutions, []);
+});
