@@ -8,6 +8,7 @@ import type { MlpDenoiser } from "../nn/mlp-denoiser.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { buildDenoiser, isDenoiserMetadata, isModelKind, kindsOfRole, resolveModelMetadata, MODEL_KINDS, type ModelMetadata } from "../nn/registry.js";
 import { ParamStore } from "../nn/param-store.js";
+import { unetResolutions, UNET_DEFAULTS } from "../nn/unet.js";
 import { unetLayout } from "../nn/unet.js";
 import { disposeCheckpoint, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { CheckpointError } from "./errors.js";
@@ -28,6 +29,18 @@ export interface LoadModelOptions {
   device?: Device;
 }
 
+/**
+ * Stored configs from before a check that newer versions make: a U-Net's attention resolutions the
+ * net never reaches had no effect, so dropping them loads the same model (new configs refuse them).
+ */
+function storedConfigFixups(model: { kind: unknown; config: Record<string, unknown> }): { kind: unknown; config: Record<string, unknown> } {
+  const c = model.config;
+  const channelMults = c.channelMults ?? UNET_DEFAULTS.channelMults;
+  if (model.kind !== "unet" || !Array.isArray(c.attentionResolutions) || !Array.isArray(channelMults) || typeof c.size !== "number") return model;
+  const resolutions = unetResolutions({ size: c.size, channelMults: channelMults as number[] });
+  return { ...model, config: { ...c, attentionResolutions: (c.attentionResolutions as unknown[]).filter((r) => resolutions.includes(r as number)) } };
+}
+
 /** The model description saved under metadata.model by trainers, checked and resolved. */
 export function modelMetadataFromCheckpoint(path: string, metadata: Record<string, unknown>): ModelMetadata {
   const model = metadata.model as { kind?: unknown; config?: unknown } | undefined;
@@ -35,7 +48,7 @@ export function modelMetadataFromCheckpoint(path: string, metadata: Record<strin
     throw new CheckpointError(`${path}: not a fewstep model checkpoint: metadata.model must be { kind: ${MODEL_KINDS.map((k) => `"${k}"`).join(" | ")}, config }, got ${JSON.stringify(model)?.slice(0, 120)}`);
   }
   try {
-    return resolveModelMetadata(model as { kind: unknown; config: Record<string, unknown> });
+    return resolveModelMetadata(storedConfigFixups(model as { kind: unknown; config: Record<string, unknown> }));
   } catch (err) {
     throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
   }

@@ -119,9 +119,11 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
   }
   // attention sits at a level's resolution (size / 2^level); one the net never reaches would be silently unused
   if (Array.isArray(c.channelMults) && c.channelMults.length > 0 && Number.isSafeInteger(c.size) && Array.isArray(c.attentionResolutions)) {
-    const resolutions = c.channelMults.map((_, level) => c.size / 2 ** level);
+    const resolutions = unetResolutions(c);
+    // the default [8] means "attention at 8 x 8 where the net has it" (unchanged behaviour for nets without it)
+    if (config.attentionResolutions === undefined) c.attentionResolutions = c.attentionResolutions.filter((r) => resolutions.includes(r));
     const missing = c.attentionResolutions.filter((r) => !resolutions.includes(r));
-    if (missing.length > 0) bad.push(`attentionResolutions [${missing.join(", ")}] not in this net: size ${c.size} with ${c.channelMults.length} levels has resolutions ${resolutions.join(", ")}${config.attentionResolutions === undefined ? " (the default; set attentionResolutions)" : ""}`);
+    if (missing.length > 0) bad.push(`attentionResolutions [${missing.join(", ")}] not in this net: size ${c.size} with ${c.channelMults.length} levels has resolutions ${resolutions.join(", ")}`);
   }
   if (typeof c.dropout !== "number" || !(c.dropout >= 0 && c.dropout < 1)) bad.push(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
   if (!PREDICTIONS.includes(c.prediction)) bad.push(`prediction must be one of ${PREDICTIONS.map((p) => `"${p}"`).join(", ")}, got ${JSON.stringify(c.prediction)}`);
@@ -129,6 +131,11 @@ export function resolveUNetConfig(config: Partial<UNetConfig> & { channels: numb
   if (typeof c.wMax !== "number" || !(c.wMax > 0) || !Number.isFinite(c.wMax)) bad.push(`wMax must be a positive number, got ${JSON.stringify(c.wMax)}`);
   if (bad.length > 0) throw new ConfigError(`UNet config: ${bad.join("; ")}`);
   return c;
+}
+
+/** The resolutions (height) of a U-Net's levels: size / 2^level. */
+export function unetResolutions(c: Pick<UNetConfig, "size" | "channelMults">): number[] {
+  return c.channelMults.map((_, level) => c.size / 2 ** level);
 }
 
 /** A conv whose weights and bias start at zero: the residual branch it ends starts as identity (ADM). */

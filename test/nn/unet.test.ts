@@ -66,9 +66,17 @@ test("every parameter gets a gradient; dropout needs a generator; bad shapes are
 test("an attention resolution the net never has is refused, naming the resolutions it has", () => {
   // size 8 with 2 levels: resolutions 8 and 4
   assert.throws(() => new UNet(new ParamStore(), { ...small, attentionResolutions: [4, 2] }), (e: unknown) => e instanceof ConfigError && /attentionResolutions \[2\] not in this net: size 8 with 2 levels has resolutions 8, 4/.test(e.message));
-  // the default ([8]) on a 28-pixel net with levels 28, 14, 7 says it was the default
-  assert.throws(() => resolveUNetConfig({ channels: 1, size: 28, numClasses: 10 }), /attentionResolutions \[8\] not in this net: size 28 with 3 levels has resolutions 28, 14, 7 \(the default; set attentionResolutions\)/);
+  // the default ([8]) keeps its old meaning: attention at 8 x 8 where the net has that level, none on a 28-pixel net
+  assert.deepEqual(resolveUNetConfig({ channels: 1, size: 28, numClasses: 10 }).attentionResolutions, []);
+  assert.deepEqual(resolveUNetConfig({ channels: 1, size: 32, numClasses: 10 }).attentionResolutions, [8]);
   // the shipped Fashion-MNIST config, and no attention at all, are fine
   assert.deepEqual(resolveUNetConfig({ channels: 1, size: 28, numClasses: 10, channelMults: [1, 2, 2], attentionResolutions: [7] }).attentionResolutions, [7]);
   assert.deepEqual(resolveUNetConfig({ ...small, attentionResolutions: [] }).attentionResolutions, []);
+});
+
+test("a checkpoint config from before the attention check loads: resolutions the net never had are dropped", async () => {
+  const { modelMetadataFromCheckpoint } = await import("../../src/io/load-model.js");
+  const meta = modelMetadataFromCheckpoint("old.safetensors", { model: { kind: "unet", config: { channels: 1, size: 28, numClasses: 10, attentionResolutions: [8, 7] } } });
+  assert.equal(meta.kind, "unet");
+  assert.deepEqual((meta.config as { attentionResolutions: number[] }).attentionResolutions, [7]);
 });
