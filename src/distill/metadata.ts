@@ -70,7 +70,12 @@ export function distilledForProblem(distill: DistillMetadata | null, who: string
   const w = list(request.w).find((x) => x < distill.wMin - 1e-9 || x > distill.wMax + 1e-9);
   if (w !== undefined) return `${flag ? `--w ${w}: ` : ""}${who} was distilled for w in [${distill.wMin}, ${distill.wMax}]; pick a w in that range or distill with a wider range`;
   const n = list(request.steps).find((x) => distill.steps !== null && x !== distill.steps);
-  if (n !== undefined) return `${flag ? `--steps ${n}: ` : ""}${who} was distilled for ${distill.steps} steps; use --steps ${distill.steps}, or the student-N${n} checkpoint of the same run`;
+  if (n !== undefined) {
+    // halving makes N0/2, N0/4, ...: only a power-of-two multiple or divisor of this N can exist
+    const canExist = Number.isInteger(n) && n >= 1 && Number.isInteger(Math.log2(n / distill.steps!));
+    const other = canExist ? `, or the student-N${n} checkpoint of the same run` : ` (stage two halves N, so no student of ${n} steps comes from this run)`;
+    return `${flag ? `--steps ${n}: ` : ""}${who} was distilled for ${distill.steps} steps; use --steps ${distill.steps}${other}`;
+  }
   return null;
 }
 

@@ -56,3 +56,14 @@ test("distill stage-two inherits the run's data and w range and refuses a contra
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a stage-two student's refusal suggests only a checkpoint halving can make", async () => {
+  const { distilledForProblem } = await import("../../src/distill/metadata.js");
+  const d = { stage: "two" as const, steps: 4, wMin: 0, wMax: 4, teacher: "t" };
+  assert.match(distilledForProblem(d, "student-N4", { steps: 2 })!, /use --steps 4, or the student-N2 checkpoint/);
+  assert.match(distilledForProblem(d, "student-N4", { steps: 8 })!, /or the student-N8 checkpoint/);
+  const three = distilledForProblem(d, "student-N4", { steps: 3 })!;
+  assert.doesNotMatch(three, /student-N3/);
+  assert.match(three, /stage two halves N, so no student of 3 steps comes from this run/);
+  assert.equal(distilledForProblem(d, "student-N4", { steps: 4, w: 2 }), null);
+});

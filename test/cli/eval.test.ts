@@ -93,20 +93,23 @@ test("eval: teacher and stage-two student in one table, plots, and the cached re
 
 test("bad input: one line naming the flag and the fix, exit code 1", () => {
   const common = ["--classifier", classifierPath, "--reference", testData, "--n", "4", "--out-dir", join(dir, "never")];
+  // common with one of its flags set to another value (a flag may be given once)
+  const withFlag = (flag: string, value: string) => common.map((v, i) => (common[i - 1] === flag ? value : v));
   const cases: [string[], RegExp][] = [
     [["eval", "--classifier", classifierPath], /--model is required/],
     [["eval", "--model", teacherPath], /--classifier or --features is required/],
     [["eval", "--model", teacherPath, ...common, "--sampler", "ddim,euler"], /--sampler: 'euler' is not a sampler; use one or more of ddim, stochastic, ddpm/],
     [["eval", "--model", teacherPath, ...common, "--steps", "1.5"], /--steps: 1\.5 is not an integer/],
     [["eval", "--model", teacherPath, ...common, "--ws", "0,-1"], /--ws must be >= 0, got -1/],
-    [["eval", "--model", teacherPath, ...common, "--n", "1"], /--n must be >= 2, got 1/],
+    [["eval", "--model", teacherPath, ...withFlag("--n", "1")], /--n must be >= 2, got 1/],
+    [["eval", "--model", teacherPath, ...common, "--n", "1"], /--n is given more than once; give it once/],
     [["eval", "--model", join(dir, "missing.safetensors"), ...common], /--model: .*missing\.safetensors does not exist/],
     [["eval", "--model", `${teacherPath},${teacherPath}`, ...common], /--model: .*teacher\.safetensors is listed twice/],
-    [["eval", "--model", teacherPath, ...common, "--classifier", teacherPath], /--classifier: .*not a classifier checkpoint/],
+    [["eval", "--model", teacherPath, ...withFlag("--classifier", teacherPath)], /--classifier: .*not a classifier checkpoint/],
     [["eval", "--model", classifierPath, ...common], /--model: .*not a denoiser checkpoint: it holds a classifier/],
     [["eval", "--model", studentPath, ...common, "--steps", "1,4"], /--steps 1,4: .*student-N2\.safetensors was distilled for N = 2; add 2 to --steps/],
     [["eval", "--model", studentPath, ...common, "--steps", "2", "--ws", "3,4"], /--ws 3,4: .*distilled for w in \[0, 1\], so it has no cell/],
-    [["eval", "--model", teacherPath, ...common, "--reference", "bogus"], /--reference: reference 'bogus': unknown data 'bogus'/],
+    [["eval", "--model", teacherPath, ...withFlag("--reference", "bogus")], /--reference: reference 'bogus': unknown data 'bogus'/],
     [["train-classifier", "--widths", "16,12", "--out-dir", join(dir, "c2")], /--widths: 12 is not a multiple of 8/],
     [["train-classifier", "--out-dir", classifierDir], /classifier\.safetensors exists: choose another --out-dir/],
     [["train-classifier", "--data", "bogus", "--out-dir", join(dir, "c3")], /--data: unknown data 'bogus'/],
