@@ -15,6 +15,10 @@ export interface RunFolder {
   close(): void;
 }
 
+/**
+ * Makes `outDir` and writes `configName` there. Call it only once every flag is validated and the
+ * data and models have loaded (validate first): a failed check must leave no folder behind.
+ */
 export async function openRunFolder(outDir: string, configName: string, command: string, flags: ParsedFlags): Promise<RunFolder> {
   const { progressPrinter } = await import("../diffusion/train-teacher.js");
   mkdirSync(outDir, { recursive: true });

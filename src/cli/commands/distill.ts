@@ -76,8 +76,9 @@ async function dataFromFlags(flags: ParsedFlags): Promise<import("../../distill/
 }
 
 /**
- * The run folder and the data: a mixture (exact teacher plus float32 samples), or images sized
- * like the model in `modelPath` (the teacher or the stage-one checkpoint).
+ * The data, then the run folder: a mixture (exact teacher plus float32 samples), or images sized
+ * like the model in `modelPath` (the teacher or the stage-one checkpoint). The folder (and its
+ * config) is made only once the data and the model's header have loaded.
  */
 async function prepare(flags: ParsedFlags, command: string, modelPath: string | undefined, source: import("../../distill/metadata.js").DistillData) {
   const { openRunFolder } = await import("../run-folder.js");
@@ -104,15 +105,24 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
   return { mixture, data, classNames: undefined, outDir, run };
 }
 
-/** After a stage: scatter plots (2-D mixtures) or class grids (images) of its students. */
+/**
+ * After a stage (its checkpoints already saved): scatter plots (2-D mixtures) or class grids
+ * (images) of its students. A figure that fails costs no checkpoint: the command exits 1 with one
+ * line that names the failure and where the checkpoint was saved.
+ */
 async function writeStageFigures(prepared: Awaited<ReturnType<typeof prepare>>, students: { steps: number | null; path: string }[], ws: number[]): Promise<void> {
   let written: string[];
-  if (prepared.mixture) {
-    const { writeStudentPlots } = await import("../../eval/comparison-plots.js");
-    written = writeStudentPlots(prepared.outDir, prepared.mixture, students, ws);
-  } else {
-    const { writeStudentGrids } = await import("../../eval/class-grid.js");
-    written = writeStudentGrids(prepared.outDir, students, ws, prepared.classNames);
+  try {
+    if (prepared.mixture) {
+      const { writeStudentPlots } = await import("../../eval/comparison-plots.js");
+      written = writeStudentPlots(prepared.outDir, prepared.mixture, students, ws);
+    } else {
+      const { writeStudentGrids } = await import("../../eval/class-grid.js");
+      written = writeStudentGrids(prepared.outDir, students, ws, prepared.classNames);
+    }
+  } catch (err) {
+    const saved = students.map((s) => s.path).join(", ");
+    throw new FewstepError(`the figures failed (${(err as Error).message}); the checkpoint was saved at ${saved || prepared.outDir}`);
   }
   if (written.length > 0) console.error(`figures: ${written.join(", ")}`);
 }
@@ -121,12 +131,16 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const { runStageOne } = await import("../../distill/pipeline.js");
   const source = (await dataFromFlags(flags)) ?? (await dataFromFlags({ mixture: "ring2d" }))!;
   const r = range(flags) ?? { wMin: 0, wMax: 4 };
+  // Validate first: the device and the teacher are checked before the run folder exists.
+  const device = await deviceFlag(flags);
+  const { existsSync } = await import("node:fs");
+  if (flags.teacher !== undefined && !existsSync(flags.teacher as string)) throw new FewstepError(`--teacher: ${flags.teacher} does not exist`);
   const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined, source);
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageOne({
       data: source,
-      device: await deviceFlag(flags),
+      device,
       teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: source.kind === "mixture" ? source.name : "" },
       dataset: data,
       outDir,
@@ -166,11 +180,12 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   if (!distill) throw new FewstepError(`--from: ${from} is not a distilled student (no metadata.distill); stage two continues a stage-one or stage-two checkpoint`);
   const inherited = inheritRun(distill, from, { data: await dataFromFlags(flags), range: range(flags) });
   const r = inherited.range;
+  const device = await deviceFlag(flags);
   const prepared = await prepare(flags, "stage-two", from, inherited.data);
   const { mixture, data, outDir, run } = prepared;
   try {
     const result = await runStageTwo({
-      device: await deviceFlag(flags),
+      device,
       data: inherited.data,
       from,
       dataset: data,

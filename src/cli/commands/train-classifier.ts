@@ -47,6 +47,8 @@ export async function runTrainClassifier(flags: ParsedFlags): Promise<void> {
   if (bad !== undefined) throw new FewstepError(`--widths: ${bad} is not a multiple of 8 (GroupNorm uses 8 groups); e.g. --widths 32,64`);
   if ((flags["final-width"] as number) % 8 !== 0) throw new FewstepError(`--final-width must be 0 or a multiple of 8, got ${flags["final-width"]}`);
   if (!((flags.dropout as number) < 1)) throw new FewstepError(`--dropout must be below 1, got ${flags.dropout}`);
+  // Validate first: the device too is checked before the data loads and the run folder exists.
+  const device = await deviceFlag(flags);
 
   const { openImageDataset, toTensorBatch } = await import("../../io/datasets.js");
   const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
@@ -74,7 +76,7 @@ export async function runTrainClassifier(flags: ParsedFlags): Promise<void> {
   try {
     const meta = { data: flags.data, testData: flags["test-data"], classNames: host.classNames ?? null };
     const result = await trainClassifier({
-      device: await deviceFlag(flags),
+      device,
       dataset,
       model: { widths, finalWidth: flags["final-width"] as number, featureDim: flags["feature-dim"] as number, dropout: flags.dropout as number },
       steps: flags.steps as number,
@@ -104,6 +106,10 @@ export async function runTrainClassifier(flags: ParsedFlags): Promise<void> {
       if (accuracy.accuracy < MIN_TEST_ACCURACY) {
         console.error(`fewstep train-classifier: warning: test accuracy ${pct}% is below ${100 * MIN_TEST_ACCURACY}%; train longer (--steps) before using it for FID/IS`);
       }
+    } catch (err) {
+      // the trained weights are already on disk: say so instead of losing them to the report
+      if (existsSync(checkpointPath)) throw new FewstepError(`the test accuracy failed (${(err as Error).message}); the checkpoint was saved at ${checkpointPath}`);
+      throw err;
     } finally {
       result.classifier.dispose();
     }

@@ -42,7 +42,7 @@ export const trainTeacherSpec: CommandSpec = {
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of initialisation, data, times, noise and dropout" },
     { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 1000, help: "steps between checkpoints (0: only at the end)" },
     { name: "grid-every", kind: "int", meta: "K", min: 0, default: 1000, help: "images: steps between sample grids in grids/ (0: only at the end)" },
-    { name: "grid-ws", kind: "numbers", meta: "W,...", default: "0,1,4", help: "images: guidance weights of the grids (one block of columns each)" },
+    { name: "grid-ws", kind: "numbers", meta: "W,...", min: 0, default: "0,1,4", help: "images: guidance weights of the grids (one block of columns each)" },
     { name: "grid-steps", kind: "int", meta: "N", min: 1, default: 32, help: "images: DDIM steps of the grids" },
     { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's teacher.safetensors" },
   ],
@@ -64,6 +64,10 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   if (!resume && existsSync(checkpointPath)) {
     throw new FewstepError(`${checkpointPath} exists: pass --resume to continue it, or choose another --out-dir`);
   }
+  if (resume && !existsSync(checkpointPath)) throw new FewstepError(`--resume: ${checkpointPath} does not exist; drop --resume to start a new run`);
+  // Validate first: everything used only later (the device, the grids' flags) is checked before
+  // the run folder exists and before the first step (--grid-ws and --grid-steps by their specs).
+  const device = await deviceFlag(flags);
   const { trainTeacher } = await import("../../diffusion/train-teacher.js");
   // The saved config holds only the flags that apply to this kind of data.
   const otherKind = images ? ["hidden", "depth"] : ["size", "base-channels", "channel-mults", "attention", "res-blocks", "dropout", "grid-every", "grid-ws", "grid-steps"];
@@ -91,10 +95,12 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     dataset = loadMixture((flags.mixture as string | undefined) ?? "ring2d", { dtype: "float32" });
     model = { hidden: flags.hidden, depth: flags.depth };
   }
-  mkdirSync(outDir, { recursive: true });
   const { openRunFolder } = await import("../run-folder.js");
   const run = await openRunFolder(outDir, "config.json", "train-teacher", resolved);
   let snapshot: Parameters<typeof trainTeacher>[0]["snapshot"];
+  // A grid that fails costs neither the run nor its checkpoint: one warning line, training goes
+  // on, and the command exits 1 at the end saying where the checkpoint was saved.
+  let gridFailures = 0;
   if (images) {
     const { writeClassGrid } = await import("../../eval/class-grid.js");
     const { denoiserOf } = await import("../../diffusion/parameterization.js");
@@ -105,7 +111,8 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       every,
       fn: (step, ema) => {
         const path = join(gridDir, `step-${String(step).padStart(6, "0")}.png`);
-        writeClassGrid(path, denoiserOf(ema), {
+        try {
+          writeClassGrid(path, denoiserOf(ema), {
           exampleShape: dataset.exampleShape,
           numClasses: dataset.numClasses,
           guidance: "teacher",
@@ -114,14 +121,20 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
           steps: flags["grid-steps"] as number,
           title: `teacher (EMA) step ${step}, DDIM ${flags["grid-steps"]} steps; rows: classes, columns: seeds per w`,
           classNames,
-        });
+          });
+        } catch (err) {
+          gridFailures++;
+          console.error(`fewstep train-teacher: warning: the grid at step ${step} failed (${(err as Error).message}); training goes on`);
+          run.log({ step, gridFailed: (err as Error).message });
+          return;
+        }
         run.log({ step, grid: path });
       },
     };
   }
   try {
     const result = await trainTeacher({
-      device: await deviceFlag(flags),
+      device,
       dataset,
       architecture: images ? "unet" : "mlp-denoiser",
       steps: resolved.steps as number,
@@ -140,6 +153,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     });
     console.error(`fewstep train-teacher: ${result.stopped ? "stopped" : "finished"} at step ${result.step}; checkpoint ${checkpointPath}`);
     result.dispose();
+    if (gridFailures > 0) throw new FewstepError(`${gridFailures} sample grid(s) failed (see the warnings above); the checkpoint was saved at ${checkpointPath}`);
   } finally {
     run.close();
     dataset.dispose();
