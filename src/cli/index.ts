@@ -1,5 +1,6 @@
 // The `fewstep` command: parses arguments and calls the layers below. Holds no math.
 // Errors: one line on stderr (the stack with --debug), exit code 1.
+import { capThreads } from "../engine/bounds.js";
 import { FewstepError } from "../engine/errors.js";
 import type { Command } from "./flags.js";
 
@@ -76,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const threadsAt = args.indexOf("--threads");
     if (threadsAt >= 0) {
-      const threads = integerFlag({ threads: args[threadsAt + 1] }, "threads", 0, 1);
+      const threads = capThreads(integerFlag({ threads: args[threadsAt + 1] }, "threads", 0, 1), "--threads");
       args.splice(threadsAt, 2);
       process.env.FEWSTEP_THREADS = String(threads); // read when the engine loads (lazily, below)
     }

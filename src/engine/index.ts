@@ -11,6 +11,7 @@ export * from "./autograd.js";
 export * from "./optim.js";
 export { Generator, type GeneratorOptions } from "./random.js";
 export { Scope, tidy, keep, liveTensors } from "./scope.js";
+export { capThreads, checkMemory, availableMemory, maxThreads } from "./bounds.js";
 export { setNumThreads, getNumThreads, torchVersion, cudaAvailable, resolveDevice, setAllowTF32, getAllowTF32, blasInfo, type BlasInfo } from "./runtime.js";
 
 initRuntime();

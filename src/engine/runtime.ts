@@ -4,14 +4,20 @@
 // runs at 3.4 GFLOP/s against OpenBLAS's 115+ (DESIGN.md section 2), so it is named loudly.
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { capThreads, threadsFromEnv } from "./bounds.js";
 import { ConfigError } from "./errors.js";
 import type { Device } from "./dtype.js";
 import { native } from "./native.js";
 
-/** Sets libtorch's intra-op thread count. */
-export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`threads must be a positive integer, got ${n}`);
-  native.setNumThreads(n);
+/**
+ * Sets libtorch's intra-op thread count, capped at 4x the available cores (one warning line on
+ * stderr names the cap). Returns the count set.
+ * @throws ConfigError for a non-integer or a count below 1
+ */
+export function setNumThreads(n: number, what = "threads"): number {
+  const count = capThreads(n, what);
+  native.setNumThreads(count);
+  return count;
 }
 
 /**
@@ -73,8 +79,7 @@ let initialised = false;
 export function initRuntime(): void {
   if (initialised) return;
   initialised = true;
-  const fromEnv = process.env.FEWSTEP_THREADS;
-  setNumThreads(fromEnv ? Number(fromEnv) : availableParallelism());
+  native.setNumThreads(threadsFromEnv() ?? availableParallelism());
   const blas = blasInfo();
   if (blas.kind === "reference") {
     process.emitWarning(

@@ -123,3 +123,28 @@ test("--out a FIFO or a device node is refused and left as it was; through a sym
   assert.deepEqual(loadNpy(real).shape, [4, 2]);
   assert.deepEqual(readdirSync(sub).filter((f) => f.includes(".tmp-")), []);
 });
+
+test("--n beyond the memory available fails fast naming --n, and writes nothing", () => {
+  const out = join(dir, "huge.npy");
+  const start = Date.now();
+  const run = fewstep("--mixture", "ring2d", "--n", "1000000000000", "--steps", "1", "--out", out);
+  assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stderr, /sampling --n 1000000000000 of \[2\] needs about .* GiB .* of memory is available: lower --n/);
+  assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+  assert.ok(!readdirSync(dir).includes("huge.npy"));
+});
+
+test("--threads and FEWSTEP_THREADS above 4x the cores are capped with one warning line; bad values refused", () => {
+  const out = join(dir, "threads.npy");
+  const viaFlag = spawnSync(process.execPath, [bin, "--threads", "99999999", "sample", "--mixture", "ring2d", "--n", "4", "--steps", "1", "--out", out], { encoding: "utf8" });
+  assert.equal(viaFlag.status, 0, viaFlag.stderr);
+  assert.equal(viaFlag.stderr.match(/warning/g)?.length, 1, viaFlag.stderr);
+  assert.match(viaFlag.stderr, /--threads 99999999 capped at \d+ \(4x the \d+ available cores\)/);
+  const viaEnv = spawnSync(process.execPath, [bin, "sample", "--mixture", "ring2d", "--n", "4", "--steps", "1", "--out", out], { encoding: "utf8", env: { ...process.env, FEWSTEP_THREADS: "99999999" } });
+  assert.equal(viaEnv.status, 0, viaEnv.stderr);
+  assert.match(viaEnv.stderr, /FEWSTEP_THREADS 99999999 capped at \d+/);
+  const bad = spawnSync(process.execPath, [bin, "sample", "--mixture", "ring2d", "--n", "4", "--steps", "1", "--out", out], { encoding: "utf8", env: { ...process.env, FEWSTEP_THREADS: "1.5" } });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /FEWSTEP_THREADS must be a positive integer, got '1.5'/);
+});

@@ -2,6 +2,7 @@
 // (the exact mixture teacher or a trained checkpoint) into w-conditioned few-step students.
 // Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
 // --resume continues from the last checkpoint.
+import { checkMemory, trainMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
 import { DEVICE_FLAG, deviceFlag } from "../flags.js";
@@ -95,14 +96,30 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
     if (meta.kind !== "unet") throw new FewstepError(`--data gives images but ${modelPath} holds a ${meta.kind}; use --mixture for vector models`);
     const host = openImageDataset(source.spec);
     const data = new ImageTensorDataset(host, { size: meta.config.size });
+    checkBatchMemory(flags, 64, data, Number((meta.config as { baseChannels?: unknown }).baseChannels) || 64);
     const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
     return { mixture: null, data, classNames: host.classNames, outDir, run };
   }
   const { GaussianMixture } = await import("../../diffusion/mixture.js");
   const mixture = new GaussianMixture(source.spec);
   const data = new GaussianMixture(source.spec, { dtype: "float32" });
+  checkBatchMemory(flags, 256, data, Math.max((flags.hidden as number | undefined) ?? 256, 256));
   const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
   return { mixture, data, classNames: undefined, outDir, run };
+}
+
+/**
+ * Refuses a --batch-size whose training activations (bounds.ts trainMemory: a rough upper bound,
+ * width being the U-Net's base channels or the MLP's hidden width) exceed the memory available.
+ */
+function checkBatchMemory(flags: ParsedFlags, fallback: number, data: { exampleShape: readonly number[]; dispose(): void }, width: number): void {
+  const batchSize = (flags["batch-size"] as number | undefined) ?? fallback;
+  try {
+    checkMemory(trainMemory(batchSize, data.exampleShape, width), `distilling on --batch-size ${batchSize} of [${data.exampleShape}]`, "--batch-size");
+  } catch (error) {
+    data.dispose();
+    throw error;
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
 // libtorch is never loaded. For one seed the noise differs from the torch path (the portable
 // generator is not libtorch's): pass --noise and --labels to compare the two runtimes.
 import { readFileSync } from "node:fs";
+import { checkMemory, sampleMemory, threadsFromEnv } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import { NormalRng, type FewstepOnnxModel, type PortableSamplerName, exampleSize, openFewstepOnnx } from "../../portable/index.js";
 import type { ParsedFlags } from "../flags.js";
@@ -29,7 +30,7 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
     throw new FewstepError(`--model: cannot read ${path}: ${(error as Error).message}`);
   }
   const ort = await import("onnxruntime-node");
-  const threads = Number(process.env.FEWSTEP_THREADS) || undefined;
+  const threads = threadsFromEnv();
   let model: FewstepOnnxModel;
   try {
     model = await openFewstepOnnx(ort, bytes, { source: path, sessionOptions: threads ? { intraOpNumThreads: threads } : {} });
@@ -58,6 +59,7 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
       n = host.shape[0];
     } else {
       n = flags.n as number;
+      checkMemory(sampleMemory(n, exampleShape, 4), `sampling --n ${n} of [${exampleShape}]`, "--n");
     }
     let labels: Int32Array;
     if (flags.labels !== undefined) {

@@ -4,6 +4,7 @@
 // the portable samplers (sample-onnx.ts) and never loads libtorch.
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
+import { checkMemory, sampleMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
@@ -100,7 +101,9 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         if (bad >= 0) fail(`--noise: ${flags.noise} holds ${values[bad]} at flat index ${bad}; noise must be finite`);
         z = fromHost(host).to(source.dtype);
       } else {
-        z = randn([flags.n as number, ...source.exampleShape], generator, { dtype: source.dtype });
+        const n = flags.n as number;
+        checkMemory(sampleMemory(n, source.exampleShape, source.dtype === "float64" ? 8 : 4), `sampling --n ${n} of [${source.exampleShape}]`, "--n");
+        z = randn([n, ...source.exampleShape], generator, { dtype: source.dtype });
       }
       const n = z.shape[0];
       let labels;

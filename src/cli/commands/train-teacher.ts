@@ -5,6 +5,7 @@
 // continues exactly.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { checkMemory, trainMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 import { DEVICE_FLAG, deviceFlag } from "../flags.js";
@@ -94,6 +95,14 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     const { loadMixture } = await import("../../diffusion/mixture.js");
     dataset = loadMixture((flags.mixture as string | undefined) ?? "ring2d", { dtype: "float32" });
     model = { hidden: flags.hidden, depth: flags.depth };
+  }
+  const batchSize = resolved["batch-size"] as number;
+  const width = (images ? flags["base-channels"] : flags.hidden) as number;
+  try {
+    checkMemory(trainMemory(batchSize, dataset.exampleShape, width), `training on --batch-size ${batchSize} of [${dataset.exampleShape}]`, "--batch-size");
+  } catch (error) {
+    dataset.dispose();
+    throw error;
   }
   const { openRunFolder } = await import("../run-folder.js");
   const run = await openRunFolder(outDir, "config.json", "train-teacher", resolved);
