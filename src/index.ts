@@ -18,7 +18,7 @@ export * from "./engine/index.js";
 // Networks and their parts: parameters by name, conditions, the model registry.
 export { ParamStore } from "./nn/param-store.js";
 export { Linear, Conv2d, GroupNorm } from "./nn/layers.js";
-export { catCond, narrowCond, type Cond } from "./nn/condition.js";
+export { catCond, type Cond } from "./nn/condition.js";
 export { CondEmbedding, W_PATH_PREFIX, type NullText } from "./nn/cond-embedding.js";
 export { MlpDenoiser, MLP_DENOISER_DEFAULTS, resolveMlpDenoiserConfig, type MlpDenoiserConfig } from "./nn/mlp-denoiser.js";
 export { UNet, UNET_DEFAULTS, resolveUNetConfig, type UNetConfig } from "./nn/unet.js";

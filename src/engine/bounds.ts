@@ -74,3 +74,8 @@ export const TRAIN_ACTIVATION_FACTOR = 64;
 export function trainMemory(batchSize: number, exampleShape: readonly number[], width: number): number {
   return batchSize * exampleShape.reduce((a, b) => a * b, 1) * 4 * TRAIN_ACTIVATION_FACTOR * width;
 }
+
+/** checkMemory for a training batch (trainMemory), naming --batch-size; `what` says which trainer ("training", "distilling"). */
+export function checkTrainMemory(batchSize: number, exampleShape: readonly number[], width: number, what: string): void {
+  checkMemory(trainMemory(batchSize, exampleShape, width), `${what} on --batch-size ${batchSize} of [${exampleShape}]`, "--batch-size");
+}

@@ -1,10 +1,11 @@
 // Rebuilding the FID/IS feature network (nn/classifier.ts) from a fewstep checkpoint: the
 // architecture from metadata.model = { kind: "classifier", config }, the weights by name.
-import { ImageClassifier, resolveClassifierConfig, type ClassifierConfig } from "../nn/classifier.js";
+import type { ClassifierConfig, ImageClassifier } from "../nn/classifier.js";
 import { ParamStore } from "../nn/param-store.js";
+import { buildModel } from "../nn/registry.js";
 import { disposeCheckpoint, loadCheckpoint } from "./checkpoint.js";
 import { CheckpointError } from "./errors.js";
-import { checkStoredWeights } from "./load-model.js";
+import { checkStoredWeights, modelMetadataFromCheckpoint } from "./load-model.js";
 
 /** A loaded classifier and its checkpoint's metadata (training settings, test accuracy). */
 export interface LoadedClassifier {
@@ -26,14 +27,10 @@ export function loadClassifierCheckpoint(path: string): LoadedClassifier {
         `${path}: not a classifier checkpoint: metadata.model.kind is ${JSON.stringify(model?.kind)}, expected "classifier" (train one with fewstep train-classifier)`,
       );
     }
-    let config: ClassifierConfig;
-    try {
-      config = resolveClassifierConfig(model.config as ClassifierConfig);
-    } catch (err) {
-      throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
-    }
+    // resolved and built through the model registry, like every other kind
+    const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata) as { kind: "classifier"; config: ClassifierConfig };
     checkStoredWeights(path, checkpoint.params);
-    const classifier = new ImageClassifier(new ParamStore(), config);
+    const classifier = buildModel(new ParamStore(), meta);
     try {
       classifier.loadWeights(checkpoint.params);
     } catch (err) {

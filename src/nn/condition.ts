@@ -38,21 +38,3 @@ export function catCond(a: Cond, b: Cond): Cond {
   }
   return out;
 }
-
-/** Rows [start, start + length) of every part (a view per part). */
-export function narrowCond(cond: Cond, start: number, length: number): Cond {
-  const out: Cond = {};
-  for (const part of COND_PARTS) {
-    const x = cond[part];
-    if (x) out[part] = x.narrow(0, start, length);
-  }
-  return out;
-}
-
-/** Checks that every present part has n rows; `who` names the caller in the error. */
-export function checkCondBatch(cond: Cond, n: number, who: string): void {
-  for (const part of COND_PARTS) {
-    const x = cond[part];
-    if (x && x.shape[0] !== n) throw new ShapeError(`${who}: cond.${part} has shape [${x.shape}] but the batch has ${n} examples`);
-  }
-}

@@ -63,8 +63,6 @@ export const UNET_DEFAULTS = {
 
 const GROUPS = 8;
 
-/** Prefix of every w-path parameter name. */
-export const UNET_W_PATH_PREFIX = W_PATH_PREFIX;
 
 /** The largest value of each size field resolveUNetConfig accepts (levels: list lengths). */
 export const UNET_LIMITS = {
@@ -385,7 +383,7 @@ export class UNet implements DenoiserModel {
    * path (last layer zero), so it computes exactly the teacher's x-hat; any other difference is an error.
    */
   loadWeights(values: Map<string, Tensor>): { initialisedWPath: string[] } {
-    return this.store.loadAllowingNewPath("UNet", values, UNET_W_PATH_PREFIX);
+    return this.store.loadAllowingNewPath("UNet", values, W_PATH_PREFIX);
   }
 
   /** What a checkpoint records to rebuild this model. */

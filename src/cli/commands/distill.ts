@@ -2,7 +2,7 @@
 // (the exact mixture teacher or a trained checkpoint) into w-conditioned few-step students.
 // Each run folder gets config.json, log.jsonl and its checkpoints; Ctrl-C saves and stops;
 // --resume continues from the last checkpoint.
-import { checkMemory, trainMemory } from "../../engine/bounds.js";
+import { checkTrainMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, FlagSpec, ParsedFlags } from "../flags.js";
 import { DEVICE_FLAG, deviceFlag } from "../flags.js";
@@ -115,7 +115,7 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
 function checkBatchMemory(flags: ParsedFlags, fallback: number, data: { exampleShape: readonly number[]; dispose(): void }, width: number): void {
   const batchSize = (flags["batch-size"] as number | undefined) ?? fallback;
   try {
-    checkMemory(trainMemory(batchSize, data.exampleShape, width), `distilling on --batch-size ${batchSize} of [${data.exampleShape}]`, "--batch-size");
+    checkTrainMemory(batchSize, data.exampleShape, width, "distilling");
   } catch (error) {
     data.dispose();
     throw error;

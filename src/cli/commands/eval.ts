@@ -9,6 +9,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { deviceFlag } from "../flags.js";
 
 const SAMPLER_NAMES = ["ddim", "stochastic", "ddpm"] as const;
 
@@ -130,13 +131,7 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
   const { classifierFeatures } = await import("../../eval/feature-network.js");
   const { distillMetadata } = await import("../../distill/metadata.js");
   const { denoiserOf } = await import("../../diffusion/parameterization.js");
-  const { resolveDevice } = await import("../../engine/index.js");
-  let device: import("../../engine/index.js").Device;
-  try {
-    device = resolveDevice(String(flags.device));
-  } catch (err) {
-    throw new FewstepError(`--device: ${(err as Error).message}`);
-  }
+  const device = await deviceFlag(flags);
   const { evaluateModel, checkEvalRequest } = await import("../../eval/image-metrics.js");
   const { referenceStats } = await import("../../eval/reference-stats.js");
   const { resultsCsv, resultsTable, writeEvalPlots } = await import("../../eval/eval-report.js");

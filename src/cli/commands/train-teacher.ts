@@ -5,7 +5,7 @@
 // continues exactly.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { checkMemory, trainMemory } from "../../engine/bounds.js";
+import { checkTrainMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 import { DEVICE_FLAG, deviceFlag } from "../flags.js";
@@ -99,7 +99,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   const batchSize = resolved["batch-size"] as number;
   const width = (images ? flags["base-channels"] : flags.hidden) as number;
   try {
-    checkMemory(trainMemory(batchSize, dataset.exampleShape, width), `training on --batch-size ${batchSize} of [${dataset.exampleShape}]`, "--batch-size");
+    checkTrainMemory(batchSize, dataset.exampleShape, width, "training");
   } catch (error) {
     dataset.dispose();
     throw error;
@@ -160,7 +160,8 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       onProgress: run.onProgress,
       snapshot,
     });
-    console.error(`fewstep train-teacher: ${result.stopped ? "stopped" : "finished"} at step ${result.step}; checkpoint ${checkpointPath}`);
+    const { describeModel } = await import("../../nn/registry.js");
+    console.error(`fewstep train-teacher: ${result.stopped ? "stopped" : "finished"} at step ${result.step}; checkpoint ${checkpointPath} (${describeModel(result.model.metadata())})`);
     result.dispose();
     if (gridFailures > 0) throw new FewstepError(`${gridFailures} sample grid(s) failed (see the warnings above); the checkpoint was saved at ${checkpointPath}`);
   } finally {
