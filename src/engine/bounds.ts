@@ -1,6 +1,6 @@
 // Bounds on what a flag can ask for: thread counts and memory estimates, checked before anything
 // is made. No libtorch here, so the CLI can check --threads before the engine loads.
-import { readFileSync } from "node:fs";
+import { readFileSync, statfsSync } from "node:fs";
 import { availableParallelism, freemem } from "node:os";
 import { ConfigError } from "./errors.js";
 
@@ -54,6 +54,24 @@ export function checkMemory(bytes: number, what: string, flag: string): void {
   const available = availableMemory();
   if (bytes <= available) return;
   throw new ConfigError(`${what} needs about ${gib(bytes)} (a rough upper bound) but ${gib(available)} of memory is available: lower ${flag}`);
+}
+
+/**
+ * Refuses an output of `bytes` bytes that would not fit on the disk holding `folder`, before
+ * writing any of it (a streamed output grows to its full size only at the end). `flag` is the
+ * flag to lower. Where the file system cannot be asked, nothing is checked.
+ * @throws ConfigError with the size, the space available and the flag
+ */
+export function checkDiskSpace(bytes: number, folder: string, what: string, flag: string): void {
+  let available: number;
+  try {
+    const stats = statfsSync(folder);
+    available = stats.bavail * stats.bsize;
+  } catch {
+    return; // the write itself reports a full disk, naming the file
+  }
+  if (bytes <= available) return;
+  throw new ConfigError(`${what} is ${gib(bytes)} but ${gib(available)} of disk is free in ${folder}: lower ${flag}`);
 }
 
 /**

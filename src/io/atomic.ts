@@ -119,6 +119,87 @@ function resolveTarget(path: string): string {
 }
 
 /**
+ * An output written in pieces and published atomically: `write` appends to a temporary file
+ * beside the target, `commit` fsyncs it and renames it over the target, `abort` removes it. Until
+ * `commit` the target is untouched, so a run that fails half way (a diverged sample, a full disk)
+ * leaves the old file, or none, and nothing beside it.
+ */
+export interface AtomicWriter {
+  /** Appends bytes (or a UTF-8 string) to the temporary file. @throws WriteError naming the target */
+  write(data: Uint8Array | string): void;
+  /** Publishes the file: fsync, rename over the target, fsync the folder. @throws WriteError */
+  commit(): void;
+  /** Removes the temporary file; safe to call after a failed write or twice. Never throws. */
+  abort(): void;
+}
+
+/**
+ * Opens `path` for an atomic write in pieces (AtomicWriter). The same target rules as
+ * writeFileAtomic: a symlink is written through, a non-regular target refused.
+ * @throws WriteError naming `path`
+ */
+export function openAtomicWriter(path: string): AtomicWriter {
+  const target = resolveTarget(path);
+  const tmp = tempPathFor(target);
+  let fd: number | undefined;
+  let done = false;
+  const abort = () => {
+    if (done) return;
+    done = true;
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // The first error says what went wrong; a failed close during cleanup adds nothing.
+      }
+      fd = undefined;
+    }
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // As above: the write's own error is the one to report.
+    }
+  };
+  const failed = (err: unknown): WriteError => {
+    abort();
+    return describeWriteError(err, path, target);
+  };
+  try {
+    fd = openSync(tmp, "wx"); // "wx": fail rather than clobber a file that happens to have this name
+  } catch (err) {
+    throw failed(err);
+  }
+  return {
+    write(data) {
+      if (done || fd === undefined) throw new WriteError(`cannot write ${path}: the output was already committed or aborted`);
+      try {
+        writeFileSync(fd, data);
+      } catch (err) {
+        throw failed(err);
+      }
+    },
+    commit() {
+      if (done || fd === undefined) throw new WriteError(`cannot write ${path}: the output was already committed or aborted`);
+      try {
+        fsyncSync(fd);
+        closeSync(fd);
+        fd = undefined;
+        renameSync(tmp, target);
+      } catch (err) {
+        throw failed(err);
+      }
+      done = true;
+      try {
+        fsyncDirSync(dirname(target));
+      } catch (err) {
+        throw describeWriteError(err, path, target);
+      }
+    },
+    abort,
+  };
+}
+
+/**
  * Writes `data` to `path` atomically (synchronously): a temporary `${path}.tmp-<pid>-<random>` in the
  * same folder is written, fsynced and renamed over `path`. On any error the temporary file is removed
  * and a one-line WriteError thrown, so a failed write leaves `path` as it was and nothing beside it.
@@ -127,36 +208,9 @@ function resolveTarget(path: string): string {
  * @param data bytes, or a string written as UTF-8
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const target = resolveTarget(path);
-  const tmp = tempPathFor(target);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx"); // "wx": fail rather than clobber a file that happens to have this name
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, target);
-  } catch (err) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // The first error says what went wrong; a failed close during cleanup adds nothing.
-      }
-    }
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // As above: the write's own error is the one to report.
-    }
-    throw describeWriteError(err, path, target);
-  }
-  try {
-    fsyncDirSync(dirname(target));
-  } catch (err) {
-    throw describeWriteError(err, path, target);
-  }
+  const writer = openAtomicWriter(path);
+  writer.write(data);
+  writer.commit();
 }
 
 /**

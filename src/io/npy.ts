@@ -6,7 +6,7 @@
 // first axis in place (readers do not need them).
 
 import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "./atomic.js";
+import { openAtomicWriter, writeFileAtomic } from "./atomic.js";
 import { FewstepError, FormatError } from "./errors.js";
 import { type DType, type HostArray, hostArray, itemSize, numel } from "./host-array.js";
 
@@ -107,18 +107,14 @@ function pyTuple(shape: number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
 
-/**
- * Encodes a HostArray as a .npy file image: version 1.0, or 2.0 when the header needs more than
- * 65535 bytes (NumPy's rule).
- * @throws FewstepError on an inconsistent HostArray or a dtype NumPy lacks (bfloat16)
- */
-export function encodeNpy(h: HostArray): Uint8Array {
-  hostArray(h.dtype, h.shape, h.data, "encodeNpy");
-  const descr = DESCR[h.dtype];
+// The .npy header of an array of `dtype` and `shape`: version 1.0, or 2.0 when the header needs more
+// than 65535 bytes (NumPy's rule); the data follows it directly.
+function npyHeader(dtype: DType, shape: number[], context: string): Uint8Array {
+  const descr = DESCR[dtype];
   if (descr === undefined) {
-    throw new FewstepError(`encodeNpy: NumPy has no ${h.dtype} dtype; convert to float32 before saving .npy`);
+    throw new FewstepError(`${context}: NumPy has no ${dtype} dtype; convert to float32 before saving .npy`);
   }
-  const dict = new TextEncoder().encode(`{'descr': '${descr}', 'fortran_order': False, 'shape': ${pyTuple(h.shape)}, }`);
+  const dict = new TextEncoder().encode(`{'descr': '${descr}', 'fortran_order': False, 'shape': ${pyTuple(shape)}, }`);
   // As NumPy's _wrap_header: count the final "\n", then pad with 1..64 spaces to the alignment.
   const wrap = (prefix: number) => {
     const length = dict.byteLength + 1;
@@ -132,7 +128,7 @@ export function encodeNpy(h: HostArray): Uint8Array {
     prefix = 12; // u32 length
     headerLength = wrap(prefix);
   }
-  const out = new Uint8Array(prefix + headerLength + h.data.byteLength);
+  const out = new Uint8Array(prefix + headerLength);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
   out[6] = version;
@@ -142,7 +138,20 @@ export function encodeNpy(h: HostArray): Uint8Array {
   out.set(dict, prefix);
   out.fill(0x20, prefix + dict.byteLength, prefix + headerLength - 1);
   out[prefix + headerLength - 1] = 0x0a;
-  out.set(h.data, prefix + headerLength);
+  return out;
+}
+
+/**
+ * Encodes a HostArray as a .npy file image: version 1.0, or 2.0 when the header needs more than
+ * 65535 bytes (NumPy's rule).
+ * @throws FewstepError on an inconsistent HostArray or a dtype NumPy lacks (bfloat16)
+ */
+export function encodeNpy(h: HostArray): Uint8Array {
+  hostArray(h.dtype, h.shape, h.data, "encodeNpy");
+  const header = npyHeader(h.dtype, h.shape, "encodeNpy");
+  const out = new Uint8Array(header.byteLength + h.data.byteLength);
+  out.set(header, 0);
+  out.set(h.data, header.byteLength);
   return out;
 }
 
@@ -226,6 +235,56 @@ export function decodeNpy(bytes: Uint8Array, source = "<buffer>"): HostArray {
  */
 export function saveNpy(path: string, h: HostArray): void {
   writeFileAtomic(path, encodeNpy(h));
+}
+
+/**
+ * A .npy file written row block by row block (the header first, its shape known up front), published
+ * atomically by `commit` once every row has come: large sampling runs stream to the file instead of
+ * holding the whole array. `abort` leaves no file.
+ */
+export interface NpyStreamWriter {
+  /** Appends `rows` rows given as the raw little-endian bytes of `rows * prod(shape[1:])` elements. */
+  append(data: Uint8Array, rows: number): void;
+  /** Publishes the file. @throws FewstepError when fewer rows came than the header promised */
+  commit(): void;
+  /** Removes the partial file. Never throws. */
+  abort(): void;
+}
+
+/**
+ * Opens `path` for a streamed .npy of `dtype` and `shape` (shape[0] rows in total).
+ * @throws WriteError when the target cannot be written (as writeFileAtomic); FewstepError on a
+ *   dtype NumPy lacks
+ */
+export function openNpyWriter(path: string, dtype: DType, shape: number[]): NpyStreamWriter {
+  const header = npyHeader(dtype, shape, "openNpyWriter");
+  const rowBytes = itemSize(dtype) * numel(shape.slice(1));
+  const writer = openAtomicWriter(path);
+  let written = 0;
+  try {
+    writer.write(header);
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+  return {
+    append(data, rows) {
+      if (data.byteLength !== rows * rowBytes || written + rows > shape[0]) {
+        writer.abort();
+        throw new FewstepError(`openNpyWriter(${path}): ${rows} rows of ${data.byteLength} bytes do not fit rows of ${rowBytes} bytes with ${shape[0] - written} left`);
+      }
+      writer.write(data);
+      written += rows;
+    },
+    commit() {
+      if (written !== shape[0]) {
+        writer.abort();
+        throw new FewstepError(`openNpyWriter(${path}): ${written} of ${shape[0]} rows written; nothing saved`);
+      }
+      writer.commit();
+    },
+    abort: () => writer.abort(),
+  };
 }
 
 /**

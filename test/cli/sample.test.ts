@@ -124,15 +124,38 @@ test("--out a FIFO or a device node is refused and left as it was; through a sym
   assert.deepEqual(readdirSync(sub).filter((f) => f.includes(".tmp-")), []);
 });
 
-test("--n beyond the memory available fails fast naming --n, and writes nothing", () => {
+test("--n beyond the disk available fails fast naming --n, and writes nothing", () => {
   const out = join(dir, "huge.npy");
   const start = Date.now();
   const run = fewstep("--mixture", "ring2d", "--n", "1000000000000", "--steps", "1", "--out", out);
   assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
   assert.equal(run.status, 1, run.stderr);
-  assert.match(run.stderr, /sampling --n 1000000000000 of \[2\] needs about .* GiB .* of memory is available: lower --n/);
+  assert.match(run.stderr, /the output of --n 1000000000000 of \[2\] \(float32\) is 7\.45e\+3 GiB but .* GiB of disk is free in .*: lower --n/);
   assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
   assert.ok(!readdirSync(dir).includes("huge.npy"));
+});
+
+test("a --batch-size beyond the memory available fails fast naming --batch-size; batches stream to one .npy", () => {
+  const out = join(dir, "batched.npy");
+  const huge = fewstep("--mixture", "ring2d", "--n", "1000000000", "--batch-size", "1000000000", "--steps", "1", "--out", out);
+  assert.equal(huge.status, 1, huge.stderr);
+  assert.match(huge.stderr, /sampling batches of 1000000000 of \[2\] needs about .* GiB .* of memory is available: lower --batch-size/);
+  assert.ok(!readdirSync(dir).includes("batched.npy"));
+  // Given noise and labels: batching changes nothing for a deterministic sampler, row for row.
+  const whole = join(dir, "whole.npy");
+  assert.equal(fewstep("--mixture", spec, "--w", "1", "--steps", "8", "--noise", noise, "--labels", labels, "--out", whole, "--dtype", "float64").status, 0);
+  const run = fewstep("--mixture", spec, "--w", "1", "--steps", "8", "--noise", noise, "--labels", labels, "--out", out, "--dtype", "float64", "--batch-size", "2");
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(loadNpy(out).shape, [3, 2]);
+  assertClose(Array.from(new Float64Array(loadNpy(out).data.slice().buffer)), Array.from(new Float64Array(loadNpy(whole).data.slice().buffer)), { atol: 1e-12 });
+  // Drawn noise: a single batch draws exactly what an unbatched run draws; more batches stay seeded.
+  const a = join(dir, "a.npy");
+  const b = join(dir, "b.npy");
+  assert.equal(fewstep("--mixture", "ring2d", "--n", "5", "--batch-size", "2", "--steps", "2", "--seed", "3", "--out", a).status, 0);
+  assert.equal(fewstep("--mixture", "ring2d", "--n", "5", "--batch-size", "2", "--steps", "2", "--seed", "3", "--out", b).status, 0);
+  assert.deepEqual(loadNpy(a).shape, [5, 2]);
+  assert.deepEqual(loadNpy(a).data, loadNpy(b).data);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), []);
 });
 
 test("--threads and FEWSTEP_THREADS above 4x the cores are capped with one warning line; bad values refused", () => {

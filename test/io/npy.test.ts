@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FewstepError, FormatError } from "../../src/io/errors.js";
 import { DTYPES, type DType, type HostArray, fromTypedArray, hostArray, itemSize, numel, toTypedArray } from "../../src/io/host-array.js";
-import { decodeNpy, encodeNpy, loadNpy, saveNpy } from "../../src/io/npy.js";
+import { decodeNpy, encodeNpy, loadNpy, openNpyWriter, saveNpy } from "../../src/io/npy.js";
 
 // Compiled to dist/test/io/, three levels below the repository root.
 const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/io/", import.meta.url));
@@ -175,4 +175,30 @@ test("refuses malformed files with a FormatError that names the source and the p
   throwsFormat(decode(rawNpy("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,)}")), /structured dtypes are not supported/);
   throwsFormat(decode(f4("(-2,)")), /shape must be a tuple of non-negative integers, got \[-2\]/);
   throwsFormat(decode(f4("(3,)")), /data is truncated: '<f4' \(3,\) needs 12 bytes but 8 follow the header/);
+});
+
+test("openNpyWriter: rows appended in blocks give the bytes encodeNpy gives; a short or aborted write leaves no file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-npy-stream-"));
+  try {
+    const values = Float32Array.from({ length: 5 * 3 }, (_, i) => i * 0.5 - 2);
+    const whole = encodeNpy(fromTypedArray("float32", [5, 3], values));
+    const path = join(dir, "streamed.npy");
+    const writer = openNpyWriter(path, "float32", [5, 3]);
+    for (const [start, rows] of [[0, 2], [2, 2], [4, 1]]) {
+      writer.append(new Uint8Array(values.buffer, start * 12, rows * 12), rows);
+    }
+    assert.ok(!readdirSync(dir).includes("streamed.npy"), "nothing is published before commit");
+    writer.commit();
+    assert.deepEqual(new Uint8Array(readFileSync(path)), whole);
+
+    const short = openNpyWriter(join(dir, "short.npy"), "float32", [5, 3]);
+    short.append(new Uint8Array(values.buffer, 0, 24), 2);
+    assert.throws(() => short.commit(), (e: unknown) => e instanceof FewstepError && /2 of 5 rows written; nothing saved/.test((e as Error).message));
+    const aborted = openNpyWriter(join(dir, "aborted.npy"), "float64", [2]);
+    aborted.abort();
+    aborted.abort(); // twice is harmless
+    assert.deepEqual(readdirSync(dir), ["streamed.npy"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,8 +4,9 @@
 // the portable samplers (sample-onnx.ts) and never loads libtorch.
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
-import { checkMemory, sampleMemory } from "../../engine/bounds.js";
+import { checkDiskSpace, checkMemory, sampleMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
+import type { Tensor } from "../../engine/index.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 
 /** --out, shared by both runtimes: the .npy or .png path (its folder must exist). */
@@ -22,6 +23,10 @@ export function checkNoiseFlags(flags: ParsedFlags): void {
   if (flags.noise !== undefined && flags.n !== undefined) throw new FewstepError("--n goes with --seed; with --noise the count comes from the file");
   if (flags.labels !== undefined && flags.class !== undefined) throw new FewstepError("give --labels or --class, not both");
 }
+
+/** Default samples per batch of `fewstep sample`: image models (a U-Net's activations) and vectors. */
+export const IMAGE_SAMPLE_BATCH = 256;
+export const VECTOR_SAMPLE_BATCH = 65_536;
 
 export const sampleSpec: CommandSpec = {
   name: "sample",
@@ -42,6 +47,7 @@ export const sampleSpec: CommandSpec = {
     { name: "out", kind: "path", meta: "FILE", help: "output .npy of shape [n, ...example shape]; for image models a .png writes a grid instead" },
     { name: "columns", kind: "int", meta: "K", min: 1, default: 10, help: "images per row of a .png grid" },
     { name: "dtype", kind: "string", meta: "T", choices: ["float32", "float64"], default: "float32", help: "dtype of the output" },
+    { name: "batch-size", kind: "int", meta: "B", min: 1, help: `samples per sampler batch: one batch is in memory at a time and the .npy is written batch by batch (default ${IMAGE_SAMPLE_BATCH} for images, ${VECTOR_SAMPLE_BATCH} for vectors); with more than one batch the samples depend on it` },
     { name: "clip", kind: "number", meta: "C", min: 0, help: "clamp the final sample to [-C, C] (never the intermediate x-hats)" },
   ],
   examples: [
@@ -61,12 +67,12 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
   if (typeof flags.model === "string" && flags.model.toLowerCase().endsWith(".onnx")) {
     throw new FewstepError(`--model ${flags.model} is an ONNX model: sample it with --runtime onnx`);
   }
-  const { Generator, full, randint, randn, tidy } = await import("../../engine/index.js");
+  const { Generator, full, keep, randint, randn, tidy } = await import("../../engine/index.js");
   const { loadMixture } = await import("../../diffusion/mixture.js");
   const { sampleGuided } = await import("../../diffusion/sample.js");
-  const { loadNpy, saveNpy } = await import("../../io/npy.js");
+  const { loadNpy, openNpyWriter } = await import("../../io/npy.js");
   const { toTypedArray } = await import("../../io/host-array.js");
-  const { fromHost, toHost } = await import("../../io/tensor-bridge.js");
+  const { fromHost } = await import("../../io/tensor-bridge.js");
   const { loadModelForSampling } = await import("../model-loading.js");
 
   const fail = (message: string): never => {
@@ -88,73 +94,99 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         })()
       : loadModelForSampling(flags.model as string, { w, steps });
 
+  let givenNoise: Tensor | undefined;
+  let givenLabels: Tensor | undefined;
   try {
-    const x = tidy(() => {
-      const generator = new Generator(seed);
-      let z;
-      if (flags.noise !== undefined) {
-        const host = readNpy(loadNpy, flags.noise as string, "--noise");
-        if (host.dtype !== "float32" && host.dtype !== "float64") fail(`--noise: ${flags.noise} holds ${host.dtype}; it must be float32 or float64`);
-        if (host.shape.slice(1).join() !== source.exampleShape.join()) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${source.exampleShape}]`);
-        const values = toTypedArray(host as typeof host & { dtype: "float32" | "float64" });
-        const bad = values.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) fail(`--noise: ${flags.noise} holds ${values[bad]} at flat index ${bad}; noise must be finite`);
-        z = fromHost(host).to(source.dtype);
-      } else {
-        const n = flags.n as number;
-        checkMemory(sampleMemory(n, source.exampleShape, source.dtype === "float64" ? 8 : 4), `sampling --n ${n} of [${source.exampleShape}]`, "--n");
-        z = randn([n, ...source.exampleShape], generator, { dtype: source.dtype });
-      }
-      const n = z.shape[0];
-      let labels;
-      if (flags.labels !== undefined) {
-        const host = readNpy(loadNpy, flags.labels as string, "--labels");
-        if (host.dtype !== "int64") fail(`--labels: ${flags.labels} holds ${host.dtype}; it must be int64 (numpy: labels.astype(np.int64))`);
-        if (host.shape.length !== 1 || host.shape[0] !== n) fail(`--labels: ${flags.labels} has shape [${host.shape}] but the noise has ${n} rows: it must be [${n}]`);
-        labels = fromHost(host);
-        const bad = labels.toNumbers().find((c) => c < 0 || c >= source.numClasses);
-        if (bad !== undefined) fail(`--labels: class ${bad} is not one of the model's classes 0..${source.numClasses - 1}`);
-      } else if (flags.class !== undefined) {
-        const k = flags.class as number;
-        if (k >= source.numClasses) fail(`--class ${k} is not one of the model's classes 0..${source.numClasses - 1}`);
-        labels = full([n], k, { dtype: "int64" });
-      } else {
-        labels = randint(0, source.numClasses, [n], generator);
-      }
-      const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
-      const sample = sampleGuided(source.model, z, {
-        sampler: flags.sampler as "ddim" | "stochastic" | "ddpm",
-        steps,
-        w,
-        guidance: source.guidance,
-        cond: { labels },
-        // the sampler's added noise: its own stream, not the one z came from (the same
-        // Generator(seed) would make the first added noise equal z)
-        seed: seed * 65_536 + 1,
-        clip,
-      });
-      return sample.to(flags.dtype as "float32" | "float64");
-    });
-    // Checked before writing, so a diverged sample leaves no output file behind.
-    const values = x.data() as Float32Array | Float64Array;
-    let nonFinite = 0;
-    for (const v of values) if (!Number.isFinite(v)) nonFinite++;
-    if (nonFinite > 0) {
-      x.dispose();
-      const what = flags.model !== undefined ? `--model ${flags.model}` : `--mixture ${flags.mixture}`;
-      fail(`${nonFinite} of ${values.length} sample values came out NaN or Inf (${what} at --w ${w}): try a smaller --w, or check the model's weights; nothing written to ${out}`);
+    const exampleShape = source.exampleShape;
+    const rowElements = exampleShape.reduce((a, b) => a * b, 1);
+    const outDtype = flags.dtype as "float32" | "float64";
+    // The whole input, when given: the noise and labels files are read (and checked) up front.
+    if (flags.noise !== undefined) {
+      const host = readNpy(loadNpy, flags.noise as string, "--noise");
+      if (host.dtype !== "float32" && host.dtype !== "float64") fail(`--noise: ${flags.noise} holds ${host.dtype}; it must be float32 or float64`);
+      if (host.shape.slice(1).join() !== exampleShape.join()) fail(`--noise: ${flags.noise} has shape [${host.shape}] but the model needs [n, ${exampleShape}]`);
+      const values = toTypedArray(host as typeof host & { dtype: "float32" | "float64" });
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) fail(`--noise: ${flags.noise} holds ${values[bad]} at flat index ${bad}; noise must be finite`);
+      givenNoise = keep(fromHost(host).to(source.dtype));
     }
-    if (png) {
-      if (x.ndim !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${x.shape.slice(1)}]: write a .npy`);
-      const { saveImageGrid } = await import("../../eval/image-grid.js");
-      const columns = flags.columns as number;
-      saveImageGrid(out, x.to("float32").data() as Float32Array, x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
-    } else {
-      saveNpy(out, toHost(x));
+    const n = givenNoise !== undefined ? givenNoise.shape[0] : (flags.n as number);
+    if (flags.labels !== undefined) {
+      const host = readNpy(loadNpy, flags.labels as string, "--labels");
+      if (host.dtype !== "int64") fail(`--labels: ${flags.labels} holds ${host.dtype}; it must be int64 (numpy: labels.astype(np.int64))`);
+      if (host.shape.length !== 1 || host.shape[0] !== n) fail(`--labels: ${flags.labels} has shape [${host.shape}] but the noise has ${n} rows: it must be [${n}]`);
+      givenLabels = keep(fromHost(host));
+      const bad = givenLabels.toNumbers().find((c) => c < 0 || c >= source.numClasses);
+      if (bad !== undefined) fail(`--labels: class ${bad} is not one of the model's classes 0..${source.numClasses - 1}`);
+    } else if (flags.class !== undefined && (flags.class as number) >= source.numClasses) {
+      fail(`--class ${flags.class} is not one of the model's classes 0..${source.numClasses - 1}`);
     }
-    console.error(`fewstep sample: wrote ${x.shape[0]} samples [${x.shape.slice(1)}] (${x.dtype}) to ${out}`);
-    x.dispose();
+    const batch = Math.min(n, (flags["batch-size"] as number | undefined) ?? (exampleShape.length > 1 ? IMAGE_SAMPLE_BATCH : VECTOR_SAMPLE_BATCH));
+    // Only one batch is in memory at a time (a PNG grid keeps every image: grids are small).
+    checkMemory(sampleMemory(batch, exampleShape, source.dtype === "float64" ? 8 : 4) + (png ? n * rowElements * 4 : 0), `sampling batches of ${batch} of [${exampleShape}]`, flags["batch-size"] !== undefined ? "--batch-size" : "--n");
+    if (png && exampleShape.length !== 3) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
+
+    const generator = new Generator(seed);
+    const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
+    if (!png) checkDiskSpace(n * rowElements * (outDtype === "float64" ? 8 : 4), dirname(out), `the output of --n ${n} of [${exampleShape}] (${outDtype})`, "--n");
+    const writer = png ? undefined : openNpyWriter(out, outDtype, [n, ...exampleShape]);
+    const gridValues = png ? new Float32Array(n * rowElements) : undefined;
+    const batches = Math.ceil(n / batch);
+    const showProgress = batches > 1 && process.stderr.isTTY === true;
+    try {
+      for (let start = 0, index = 0; start < n; start += batch, index++) {
+        const size = Math.min(batch, n - start);
+        const x = tidy(() => {
+          // Per batch: the noise, then the labels, from one generator (a single batch draws exactly
+          // what an unbatched run did).
+          const z = givenNoise !== undefined ? givenNoise.narrow(0, start, size) : randn([size, ...exampleShape], generator, { dtype: source.dtype });
+          const labels =
+            givenLabels !== undefined ? givenLabels.narrow(0, start, size) : flags.class !== undefined ? full([size], flags.class as number, { dtype: "int64" }) : randint(0, source.numClasses, [size], generator);
+          const sample = sampleGuided(source.model, z, {
+            sampler: flags.sampler as "ddim" | "stochastic" | "ddpm",
+            steps,
+            w,
+            guidance: source.guidance,
+            cond: { labels },
+            // the sampler's added noise: its own stream per batch, not the one z came from (the
+            // same Generator(seed) would make the first added noise equal z); eval's convention
+            seed: seed * 65_536 + index + 1,
+            clip,
+          });
+          return sample.to(outDtype);
+        });
+        try {
+          // Checked before writing, so a diverged sample leaves no output file behind.
+          const values = x.data() as Float32Array | Float64Array;
+          let nonFinite = 0;
+          for (const v of values) if (!Number.isFinite(v)) nonFinite++;
+          if (nonFinite > 0) {
+            const what = flags.model !== undefined ? `--model ${flags.model}` : `--mixture ${flags.mixture}`;
+            const rows = batches > 1 ? ` of samples ${start}..${start + size - 1}` : "";
+            fail(`${nonFinite} of ${values.length} sample values${rows} came out NaN or Inf (${what} at --w ${w}): try a smaller --w, or check the model's weights; nothing written to ${out}`);
+          }
+          if (writer !== undefined) writer.append(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), size);
+          else gridValues!.set(values, start * rowElements);
+        } finally {
+          x.dispose();
+        }
+        if (showProgress) process.stderr.write(`\rfewstep sample: ${start + size}/${n} samples`);
+      }
+      if (showProgress) process.stderr.write("\n");
+      if (writer !== undefined) {
+        writer.commit();
+      } else {
+        const { saveImageGrid } = await import("../../eval/image-grid.js");
+        saveImageGrid(out, gridValues!, [n, ...exampleShape], { columns: flags.columns as number, title: `w=${w}, ${flags.sampler} ${steps} steps` });
+      }
+    } catch (error) {
+      writer?.abort();
+      throw error;
+    }
+    console.error(`fewstep sample: wrote ${n} samples [${exampleShape}] (${outDtype}) to ${out}`);
   } finally {
+    givenNoise?.dispose();
+    givenLabels?.dispose();
     source.dispose();
   }
 }
