@@ -20,6 +20,7 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
   if (flags.mixture !== undefined) fail("--runtime onnx samples an exported --model model.onnx; the exact --mixture teacher runs with --runtime torch");
   if (flags.model === undefined) fail("--runtime onnx needs --model model.onnx (made by `fewstep export`)");
   if (flags.sampler === "ddpm") fail("--sampler ddpm is not in the portable samplers; use ddim or stochastic, or --runtime torch");
+  if (flags["batch-size"] !== undefined) fail("--batch-size is for --runtime torch; --runtime onnx samples every row in one run (lower --n for less memory)");
   checkNoiseFlags(flags);
 
   const path = flags.model as string;
