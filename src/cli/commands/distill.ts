@@ -152,6 +152,11 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   const device = await deviceFlag(flags);
   const { existsSync } = await import("node:fs");
   if (flags.teacher !== undefined && !existsSync(flags.teacher as string)) throw new FewstepError(`--teacher: ${flags.teacher} does not exist`);
+  if (flags.resume === true) {
+    // --steps too must match: the rate anneals linearly to 0 over them.
+    const { checkResumeFlags } = await import("../run-folder.js");
+    checkResumeFlags(flags["out-dir"] as string, "config-stage-one.json", flags);
+  }
   const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined, source);
   const { mixture, data, outDir, run } = prepared;
   try {
@@ -198,6 +203,12 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   const inherited = inheritRun(distill, from, { data: await dataFromFlags(flags), range: range(flags) });
   const r = inherited.range;
   const device = await deviceFlag(flags);
+  if (flags.resume === true) {
+    // The confirm-only flags were just checked against the checkpoint (inheritRun); a lower
+    // --target-steps goes on halving from where the run stopped.
+    const { checkResumeFlags } = await import("../run-folder.js");
+    checkResumeFlags(flags["out-dir"] as string, "config-stage-two.json", flags, ["mixture", "data", "w-min", "w-max", "single-w", "target-steps"]);
+  }
   const prepared = await prepare(flags, "stage-two", from, inherited.data);
   const { mixture, data, outDir, run } = prepared;
   try {

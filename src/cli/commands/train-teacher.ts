@@ -74,6 +74,12 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   const otherKind = images ? ["hidden", "depth"] : ["size", "base-channels", "channel-mults", "attention", "res-blocks", "dropout", "grid-every", "grid-ws", "grid-steps"];
   const applicable = Object.fromEntries(Object.entries(flags).filter(([k]) => !otherKind.includes(k)));
   const resolved = { ...applicable, steps: flags.steps ?? defaults.steps, "batch-size": flags["batch-size"] ?? defaults.batchSize, lr: flags.lr ?? defaults.lr };
+  if (resume) {
+    // The teacher's rate is constant after warmup, so a longer --steps extends the run exactly;
+    // the grids are outputs only.
+    const { checkResumeFlags } = await import("../run-folder.js");
+    checkResumeFlags(outDir, "config.json", resolved, ["steps", "grid-every", "grid-ws", "grid-steps"]);
+  }
   let dataset: { numClasses: number; exampleShape: number[]; dispose(): void } & Parameters<typeof trainTeacher>[0]["dataset"];
   let model: Record<string, unknown>;
   let classNames: string[] | undefined;
