@@ -17,6 +17,8 @@ export interface FlagSpec {
   default?: string | number | boolean;
   /** Smallest allowed value of int/number flags. */
   min?: number;
+  /** Largest allowed value of int/number flags. */
+  max?: number;
   /** Allowed values of a string flag. */
   choices?: readonly string[];
   /** Placeholder in the usage line, e.g. "W"; boolean flags take none. */
@@ -43,7 +45,7 @@ export function helpText(spec: CommandSpec): string {
   const width = Math.max(...spec.flags.map((f) => f.name.length + (f.meta ?? "").length)) + 5;
   const lines = spec.flags.map((f) => {
     const left = `  --${f.name}${f.meta ? ` ${f.meta}` : ""}`.padEnd(width + 2);
-    const extra = f.kind === "boolean" ? switchNote(f) : [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
+    const extra = f.kind === "boolean" ? switchNote(f) : [f.choices ? `one of: ${f.choices.join(", ")}` : "", f.max !== undefined ? `at most ${f.max}` : "", f.default !== undefined ? `default: ${f.default}` : ""].filter(Boolean).join("; ");
     return `${left}${f.help}${extra ? ` (${extra})` : ""}`;
   });
   const config = `  --config FILE`.padEnd(width + 2) + "a JSON object of these flags, e.g. {\"steps\": 2000}; command-line flags override it";
@@ -180,6 +182,7 @@ function convert(flag: FlagSpec, raw: string): string | number | number[] | bool
     const ok = flag.kind === "int" ? INT_TEXT.test(raw) && Number.isSafeInteger(value) : NUMBER_TEXT.test(raw) && Number.isFinite(value);
     if (!ok) throw new FewstepError(`--${flag.name} must be ${flag.kind === "int" ? "an integer in decimal digits" : "a decimal number (1e-4 is fine)"}, got '${raw}'`);
     if (flag.min !== undefined && value < flag.min) throw new FewstepError(`--${flag.name} must be >= ${flag.min}, got ${raw}`);
+    if (flag.max !== undefined && value > flag.max) throw new FewstepError(`--${flag.name} must be <= ${flag.max}, got ${raw}`);
     return value;
   }
   if (flag.choices && !flag.choices.includes(raw)) throw new FewstepError(`--${flag.name} must be one of ${flag.choices.join(", ")}, got '${raw}'`);

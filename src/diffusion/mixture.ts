@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import {
   ConfigError,
   FewstepError,
+  checkMemory,
   full,
   keep,
   noGrad,
@@ -101,6 +102,11 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
     const flatStds = spec.stds.flat();
     const m = flatMeans.length;
     this.componentOffsets = [];
+    // The weight table is dense, (C + 1) x M: bounded before it is allocated (10^6 classes of
+    // one component each would ask for 10^12 entries).
+    const entries = (this.numClasses + 1) * m;
+    if (entries > 2 ** 32 - 1) throw new ConfigError(`a mixture of ${this.numClasses} classes and ${m} components in all needs a (C + 1) x M weight table of ${entries} entries, more than the 2^32 - 1 an array holds: use fewer classes or components`);
+    checkMemory(2 * 8 * entries, `a mixture of ${this.numClasses} classes and ${m} components in all (its (C + 1) x M weight table)`, "the number of classes or components in the spec");
     // filled in place: a mixture of many classes has (C + 1) M entries, too many to spread
     const logW = new Float64Array((this.numClasses + 1) * m).fill(-Infinity);
     let offset = 0;

@@ -26,8 +26,14 @@ function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
+/**
+ * The most sampling steps fewstep takes: far beyond any sampler's use (DDIM-1024 is the reference)
+ * and a grid of 8 MB, where 10^9 steps would exhaust the JavaScript heap before the first call.
+ */
+export const MAX_SAMPLING_STEPS = 1_000_000;
+
 /** The sampling grid t_i = i / N, from t = 1 down to t = 0 (N + 1 points). */
 export function timeGrid(steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_SAMPLING_STEPS) throw new RangeError(`steps must be an integer from 1 to ${MAX_SAMPLING_STEPS}, got ${steps}`);
   return Array.from({ length: steps + 1 }, (_, i) => (steps - i) / steps);
 }

@@ -158,6 +158,14 @@ test("a --batch-size beyond the memory available fails fast naming --batch-size;
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), []);
 });
 
+test("--steps beyond 1,000,000 is refused by the flag, before any grid is made (10^9 once exhausted the heap)", () => {
+  const out = join(dir, "steps.npy");
+  const run = fewstep("--mixture", "ring2d", "--steps", "1000000000", "--n", "4", "--out", out);
+  assert.equal(run.status, 1, run.stderr);
+  assert.equal(run.stderr.trim(), "fewstep: --steps must be <= 1000000, got 1000000000");
+  assert.ok(!readdirSync(dir).some((f) => f.startsWith("steps.npy")));
+});
+
 test("--threads and FEWSTEP_THREADS above 4x the cores are capped with one warning line; bad values refused", () => {
   const out = join(dir, "threads.npy");
   const viaFlag = spawnSync(process.execPath, [bin, "--threads", "99999999", "sample", "--mixture", "ring2d", "--n", "4", "--steps", "1", "--out", out], { encoding: "utf8" });

@@ -141,3 +141,12 @@ test("a mixture of very many components builds without overflowing the call stac
     assert.ok(x[0] >= 0 && x[0] <= 1, `class 0 lies in [0, 1], got ${x[0]}`);
     g.dispose();
   }));
+
+test("a mixture of 10^6 one-component classes is refused by the size of its (C + 1) x M table, not a raw RangeError", () => {
+  const classes = 1_000_000;
+  const spec = { means: Array.from({ length: classes }, () => [[0]]), stds: Array.from({ length: classes }, () => [1]), weights: Array.from({ length: classes }, () => [1]) };
+  assert.throws(
+    () => new GaussianMixture(spec),
+    (e: unknown) => e instanceof ConfigError && /1000000 classes and 1000000 components .* weight table of 1000001000000 entries.*use fewer classes or components/.test((e as Error).message),
+  );
+});

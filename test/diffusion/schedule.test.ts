@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { tensor, tidy } from "../../src/engine/index.js";
 import { alphaSigma, alphaSigmaTensor, epsFromX, logSnr, logSnrTensor, lossWeight, timeGrid, vFromXEps, xFromEps, xFromV } from "../../src/diffusion/schedule.js";
+import { MAX_SAMPLING_STEPS } from "../../src/portable/schedule.js";
 import { assertClose } from "../helpers/assert-close.js";
 
 test("cosine log-SNR runs from +20 at t=0 to -20 at t=1, decreasing; alpha^2 + sigma^2 = 1", () => {
@@ -53,5 +54,10 @@ test("loss weights: max(SNR, 1), SNR + 1, constant", () =>
 
 test("timeGrid(N) is i/N from 1 down to 0", () => {
   assert.deepEqual(timeGrid(4), [1, 0.75, 0.5, 0.25, 0]);
-  assert.throws(() => timeGrid(0), /positive integer/);
+  assert.throws(() => timeGrid(0), /steps must be an integer from 1 to/);
+});
+
+test("timeGrid refuses more than MAX_SAMPLING_STEPS before allocating a grid", () => {
+  assert.equal(timeGrid(MAX_SAMPLING_STEPS).length, MAX_SAMPLING_STEPS + 1);
+  assert.throws(() => timeGrid(1e9), /steps must be an integer from 1 to 1000000, got 1000000000/);
 });

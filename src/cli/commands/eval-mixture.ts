@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { MAX_SAMPLING_STEPS } from "../../portable/schedule.js";
 
 export const evalMixtureSpec: CommandSpec = {
   name: "eval-mixture",
@@ -14,7 +15,7 @@ export const evalMixtureSpec: CommandSpec = {
     { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the exact teacher: built-in ring2d, gauss64d, or a JSON spec" },
     { name: "model", kind: "path", meta: "FILE", help: "score a trained model's DDIM instead of the exact teacher's own" },
     { name: "ws", kind: "numbers", meta: "W,W", min: 0, default: "0,1,4", help: "guidance weights" },
-    { name: "steps", kind: "numbers", meta: "N,N", min: 1, default: "1,2,4,8,16,64,256", help: "step counts" },
+    { name: "steps", kind: "numbers", meta: "N,N", min: 1, max: MAX_SAMPLING_STEPS, default: "1,2,4,8,16,64,256", help: "step counts" },
     { name: "sampler", kind: "string", meta: "NAME", choices: ["ddim", "stochastic", "ddpm"], default: "ddim", help: "sampler of the scored model" },
     { name: "n", kind: "int", meta: "N", min: 1, default: 1000, help: "number of (noise, label) pairs" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of noise and labels" },

@@ -10,6 +10,7 @@ import { basename, dirname, join } from "node:path";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 import { deviceFlag } from "../flags.js";
+import { MAX_SAMPLING_STEPS } from "../../portable/schedule.js";
 
 const SAMPLER_NAMES = ["ddim", "stochastic", "ddpm"] as const;
 
@@ -31,7 +32,7 @@ export const evalSpec: CommandSpec = {
     { name: "features-batch", kind: "int", meta: "B", min: 1, default: 64, help: "images per ONNX run" },
     { name: "reference", kind: "string", meta: "SPEC", default: "fashion-mnist:test", help: "real images for FID: a data set (fashion-mnist[:train|test], idx:..., npy:IMAGES,LABELS, png:DIR, cifar10:...) or a .npy of images" },
     { name: "ws", kind: "numbers", meta: "W,W", min: 0, default: "0,0.5,1,2,4", help: "guidance weights (paper's convention: 0 = no guidance)" },
-    { name: "steps", kind: "numbers", meta: "N,N", min: 1, default: "1,2,4", help: "sampling step counts N" },
+    { name: "steps", kind: "numbers", meta: "N,N", min: 1, max: MAX_SAMPLING_STEPS, default: "1,2,4", help: "sampling step counts N" },
     { name: "sampler", kind: "string", meta: "NAME,...", default: "ddim", help: `samplers, comma-separated: ${SAMPLER_NAMES.join(", ")}` },
     { name: "n", kind: "int", meta: "N", min: 2, default: 10000, help: "samples per cell, and at most this many reference images" },
     { name: "batch-size", kind: "int", meta: "B", min: 1, default: 250, help: "samples per sampler and classifier batch" },

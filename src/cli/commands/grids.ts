@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { MAX_SAMPLING_STEPS } from "../../portable/schedule.js";
 
 export const gridsSpec: CommandSpec = {
   name: "grids",
@@ -13,7 +14,7 @@ export const gridsSpec: CommandSpec = {
     { name: "run", kind: "path", meta: "DIR", help: "folder with the stage-two students student-N<N>.safetensors (required)" },
     { name: "out-dir", kind: "path", meta: "DIR", help: "where compare-w<w>.png go (default: --run)" },
     { name: "ws", kind: "numbers", meta: "W,...", default: "0,1,2,4", help: "guidance weights, one PNG each" },
-    { name: "teacher-steps", kind: "numbers", meta: "N,...", default: "8,16,32,64,128,256", help: "teacher DDIM step counts (rows)" },
+    { name: "teacher-steps", kind: "numbers", meta: "N,...", min: 1, max: MAX_SAMPLING_STEPS, default: "8,16,32,64,128,256", help: "teacher DDIM step counts (rows)" },
     { name: "student-steps", kind: "numbers", meta: "N,...", default: "1,2,4,8", help: "students to show (rows: DDIM and stochastic each)" },
     { name: "seeds", kind: "int", meta: "S", min: 1, default: 2, help: "columns per class" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the noise" },

@@ -8,6 +8,7 @@ import { checkDiskSpace, checkMemory, sampleMemory } from "../../engine/bounds.j
 import { FewstepError } from "../../engine/errors.js";
 import type { Tensor } from "../../engine/index.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
+import { MAX_SAMPLING_STEPS } from "../../portable/schedule.js";
 
 /** --out, shared by both runtimes: the .npy or .png path (its folder must exist). */
 export function checkSampleOut(flags: ParsedFlags): { out: string; png: boolean } {
@@ -37,7 +38,7 @@ export const sampleSpec: CommandSpec = {
     { name: "model", kind: "path", meta: "FILE", help: "a trained model checkpoint (.safetensors) instead of --mixture; with --runtime onnx, a model.onnx from `fewstep export`" },
     { name: "runtime", kind: "string", meta: "R", choices: ["torch", "onnx"], default: "torch", help: "torch: libtorch (every model and sampler); onnx: an exported .onnx on onnxruntime-node with the portable samplers (ddim, stochastic), no libtorch needed" },
     { name: "w", kind: "number", meta: "W", min: 0, default: 0, help: "guidance weight, paper's convention: (1 + w) x(z, c) - w x(z, null); a 'guidance scale' s is 1 + w" },
-    { name: "steps", kind: "int", meta: "N", min: 1, default: 64, help: "number of sampling steps (model calls per sample; a teacher makes 2 per step when w > 0)" },
+    { name: "steps", kind: "int", meta: "N", min: 1, max: MAX_SAMPLING_STEPS, default: 64, help: "number of sampling steps (model calls per sample; a teacher makes 2 per step when w > 0)" },
     { name: "sampler", kind: "string", meta: "NAME", choices: ["ddim", "stochastic", "ddpm"], default: "ddim", help: "ddim: deterministic (eq. 2); stochastic: the paper's N-step sampler; ddpm: ancestral" },
     { name: "noise", kind: "path", meta: "FILE", help: "initial noise z_1: .npy float32/float64 of shape [n, D] (vectors) or [n, C, H, W] (images)" },
     { name: "labels", kind: "path", meta: "FILE", help: "class labels: .npy int64 of shape [n] (with --noise)" },

@@ -9,6 +9,7 @@ import { checkTrainMemory } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
 import type { Command, CommandSpec, ParsedFlags } from "../flags.js";
 import { DEVICE_FLAG, deviceFlag } from "../flags.js";
+import { MAX_SAMPLING_STEPS } from "../../portable/schedule.js";
 
 /** Defaults that differ between vector data (MLP) and images (U-Net), each with its reason. */
 export const TRAIN_DEFAULTS = {
@@ -44,7 +45,7 @@ export const trainTeacherSpec: CommandSpec = {
     { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 1000, help: "steps between checkpoints (0: only at the end)" },
     { name: "grid-every", kind: "int", meta: "K", min: 0, default: 1000, help: "images: steps between sample grids in grids/ (0: only at the end)" },
     { name: "grid-ws", kind: "numbers", meta: "W,...", min: 0, default: "0,1,4", help: "images: guidance weights of the grids (one block of columns each)" },
-    { name: "grid-steps", kind: "int", meta: "N", min: 1, default: 32, help: "images: DDIM steps of the grids" },
+    { name: "grid-steps", kind: "int", meta: "N", min: 1, max: MAX_SAMPLING_STEPS, default: 32, help: "images: DDIM steps of the grids" },
     { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's teacher.safetensors" },
   ],
   examples: [
