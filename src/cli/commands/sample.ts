@@ -148,7 +148,7 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
       if (x.ndim !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${x.shape.slice(1)}]: write a .npy`);
       const { saveImageGrid } = await import("../../eval/image-grid.js");
       const columns = flags.columns as number;
-      saveImageGrid(out, x.to("float32").data() as Float32Array, x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
+      saveImageGrid(out, tidy(() => x.to("float32").data() as Float32Array), x.shape, { columns, title: `w=${w}, ${flags.sampler} ${steps} steps` });
     } else {
       saveNpy(out, toHost(x));
     }
