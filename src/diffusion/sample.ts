@@ -1,6 +1,6 @@
 // One entry point over the samplers: pick a sampler by name, apply guidance, walk the grid.
 // The CLI and the evaluation code call this; the samplers themselves stay one per file.
-import { Generator, full, type Tensor } from "../engine/index.js";
+import { Generator, full, noGrad, type Tensor } from "../engine/index.js";
 import type { Cond, CondDenoiser } from "./denoiser.js";
 import { guided } from "./guidance.js";
 import { sampleDdim, sampleDdpm, sampleStochastic, type StepCallback } from "./samplers/index.js";
@@ -28,8 +28,17 @@ export interface GuidedSampleOptions {
   onStep?: StepCallback;
 }
 
-/** Samples from noise z [n, ...] with the named sampler at guidance weight w. */
+/**
+ * Samples from noise z [n, ...] with the named sampler at guidance weight w. Runs under noGrad:
+ * a sample is never differentiated, and with gradients on, every step's activations stay alive
+ * in the autograd graph until the sample is freed (a teacher's DDIM-16 at n = 16 peaked at
+ * 2.6 GB instead of 0.5 GB, growing with the step count).
+ */
 export function sampleGuided(model: CondDenoiser, z: Tensor, opts: GuidedSampleOptions): Tensor {
+  return noGrad(() => runSampler(model, z, opts));
+}
+
+function runSampler(model: CondDenoiser, z: Tensor, opts: GuidedSampleOptions): Tensor {
   const mode = opts.guidance ?? "teacher";
   const denoiser = mode === "teacher" ? guided(model, opts.w) : model.denoiser;
   const cond: Cond = { ...opts.cond };

@@ -65,7 +65,7 @@ export function writeClassGrid(path: string, model: CondDenoiser, o: ClassGridOp
   try {
     const columnLabels = o.ws.flatMap((w) => Array.from({ length: S }, (_, j) => (j === 0 ? `w=${w}` : "")));
     const rowLabels = Array.from({ length: o.numClasses }, (_, c) => o.classNames?.[c] ?? String(c));
-    saveImageGrid(path, x.to("float32").data() as Float32Array, x.shape, { columns: o.ws.length * S, rowLabels, columnLabels, title: o.title });
+    saveImageGrid(path, tidy(() => x.to("float32").data() as Float32Array), x.shape, { columns: o.ws.length * S, rowLabels, columnLabels, title: o.title });
   } finally {
     x.dispose();
   }

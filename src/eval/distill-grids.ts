@@ -80,7 +80,7 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
       );
       try {
         const columnLabels = Array.from({ length: K * S }, (_, j) => (j % S === 0 ? (o.classNames?.[j / S] ?? String(j / S)).slice(0, 9) : ""));
-        saveImageGrid(path, x.to("float32").data() as Float32Array, x.shape, {
+        saveImageGrid(path, tidy(() => x.to("float32").data() as Float32Array), x.shape, {
           columns: K * S,
           rowLabels: rows.map((r) => r.label),
           columnLabels,

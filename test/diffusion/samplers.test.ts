@@ -2,11 +2,16 @@
 // data set makes every DDIM jump exact, and the stochastic sampler's noise has a known variance.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Generator, cat, full, liveTensors, randn, tensor, tidy } from "../../src/engine/index.js";
+import { Generator, cat, full, liveTensors, randint, randn, tensor, tidy } from "../../src/engine/index.js";
 import type { Denoiser } from "../../src/diffusion/denoiser.js";
 import { GaussianMixture, loadMixture } from "../../src/diffusion/mixture.js";
 import { ddimStep, renoiseVariance, sampleDdim, sampleDdpm, sampleStochastic } from "../../src/diffusion/samplers/index.js";
 import { alphaSigma, timeGrid } from "../../src/diffusion/schedule.js";
+import { guided } from "../../src/diffusion/guidance.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
+import { sampleGuided } from "../../src/diffusion/sample.js";
+import { buildDenoiser, denoiserMetadataForData } from "../../src/nn/registry.js";
+import { ParamStore } from "../../src/nn/param-store.js";
 import { assertClose } from "../helpers/assert-close.js";
 
 const mu = 1.5;
@@ -251,3 +256,22 @@ test("ddimStep with per-example times equals the scalar form, and s = 0 gives x-
     assertClose(batched, rows, { atol: 1e-12 });
     assert.deepEqual(batched.slice(4), xHat.narrow(0, 2, 1).toNumbers());
   }));
+
+test("sampleGuided keeps no autograd graph: with trainable weights the sample needs no grad and equals sampleDdim's", () => {
+  const data = loadMixture("ring2d", { dtype: "float32" });
+  const model = buildDenoiser(new ParamStore({ seed: 0 }), denoiserMetadataForData(data, "mlp-denoiser", { hidden: 32, depth: 2 }));
+  const before = liveTensors();
+  tidy(() => {
+    const g = new Generator(1);
+    const z = randn([16, 2], g);
+    const labels = randint(0, data.numClasses, [16], g);
+    const x = sampleGuided(denoiserOf(model), z, { sampler: "ddim", steps: 4, w: 2, cond: { labels } });
+    const withGrad = sampleDdim(guided(denoiserOf(model), 2), z, timeGrid(4), { cond: { labels } });
+    assert.equal(x.requiresGrad, false);
+    assert.equal(withGrad.requiresGrad, true); // the graph sampleGuided no longer builds
+    assert.equal(x.sub(withGrad).abs().max().item(), 0);
+  });
+  assert.equal(liveTensors(), before);
+  model.dispose();
+  data.dispose();
+});
