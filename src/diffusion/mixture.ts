@@ -12,6 +12,7 @@ import {
   ConfigError,
   FewstepError,
   full,
+  oneLine,
   keep,
   noGrad,
   rand,
@@ -141,7 +142,8 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
+      // oneLine: V8 quotes the text around the error, line breaks included.
+      throw new ConfigError(oneLine(`${path}: not valid JSON (${(error as Error).message})`));
     }
     return new GaussianMixture(validateMixtureSpec(json, path), opts);
   }
