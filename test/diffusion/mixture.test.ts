@@ -115,6 +115,11 @@ test("bad specs name the field", () => {
   assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[-1]], weights: [[1]] }), /stds\[0\]\[0\] must be a positive number/);
   assert.throws(() => validateMixtureSpec({ means: [[[0, 0], [1]]], stds: [[1, 1]], weights: [[1, 1]] }), /means\[0\]\[1\] has 1 dimensions, expected 2/);
   assert.throws(() => validateMixtureSpec({ means: [[[0]]], stds: [[1]] }), ConfigError);
+  // JSON.parse reads 1e309 as Infinity: no usable std or weight (found by test/io/fuzz.test.ts).
+  const inf = JSON.parse("1e309") as number;
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[inf]], weights: [[1]] }), /stds\[0\]\[0\] must be a positive number, got Infinity/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[1]], weights: [[inf]] }), /weights\[0\]\[0\] must be a non-negative number, got Infinity/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0], [1]]], stds: [[1, 1]], weights: [[1e308, 1e308]] }), /weights\[0\] sum to more than the largest float64/);
   // A spec file that is not JSON: V8 quotes the text around the error, line break included; the
   // message stays one line (found by test/io/fuzz.test.ts).
   const dir = mkdtempSync(join(tmpdir(), "fewstep-mixture-"));
