@@ -176,3 +176,9 @@ test("refuses malformed files with a FormatError that names the source and the p
   throwsFormat(decode(f4("(-2,)")), /shape must be a tuple of non-negative integers, got \[-2\]/);
   throwsFormat(decode(f4("(3,)")), /data is truncated: '<f4' \(3,\) needs 12 bytes but 8 follow the header/);
 });
+
+test("a message quoting the header's text stays one line, control bytes escaped (found by test/io/fuzz.test.ts)", () => {
+  const decode = (bytes: Uint8Array) => () => decodeNpy(bytes, "bad.npy");
+  throwsFormat(decode(rawNpy("{'descr': '<f\n4', 'fortran_order': False, 'shape': (2,)}")), /^bad\.npy: unsupported dtype '<f\\n4'; supported/);
+  throwsFormat(decode(rawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': \u007f(2,)}")), /^bad\.npy: \.npy header is not a Python dict literal \(unexpected "\\u007f\(2,\)\}[^\u007f\n]*" at offset 50\)$/);
+});
