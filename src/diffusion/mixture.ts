@@ -13,6 +13,7 @@ import {
   FewstepError,
   checkMemory,
   full,
+  oneLine,
   keep,
   noGrad,
   rand,
@@ -40,6 +41,8 @@ export function validateMixtureSpec(spec: unknown, source = "mixture spec"): Mix
   const fail = (path: string, problem: string): never => {
     throw new ConfigError(`${source}: ${path} ${problem}`);
   };
+  // Numbers as written (JSON.stringify would show Infinity as null), anything else as JSON.
+  const shown = (v: unknown): string => (typeof v === "number" ? String(v) : JSON.stringify(v));
   if (typeof spec !== "object" || spec === null) fail("(root)", 'must be an object {"means", "stds", "weights"}');
   const s = spec as Record<string, unknown>;
   for (const key of ["means", "stds", "weights"]) if (!Array.isArray(s[key])) fail(key, "must be an array");
@@ -61,11 +64,14 @@ export function validateMixtureSpec(spec: unknown, source = "mixture spec"): Mix
       if (dim === -1) dim = (mu as number[]).length;
       if ((mu as number[]).length !== dim || dim === 0) fail(`means[${c}][${k}]`, `has ${(mu as number[]).length} dimensions, expected ${dim}`);
       const sd = (sc as unknown[])[k];
-      if (typeof sd !== "number" || !(sd > 0)) fail(`stds[${c}][${k}]`, `must be a positive number, got ${JSON.stringify(sd)}`);
+      // Finite as well: JSON.parse reads 1e309 as Infinity, which would make every x-hat NaN.
+      if (typeof sd !== "number" || !(sd > 0) || !Number.isFinite(sd)) fail(`stds[${c}][${k}]`, `must be a positive number, got ${shown(sd)}`);
       const w = (wc as unknown[])[k];
-      if (typeof w !== "number" || !(w >= 0)) fail(`weights[${c}][${k}]`, `must be a non-negative number, got ${JSON.stringify(w)}`);
+      if (typeof w !== "number" || !(w >= 0) || !Number.isFinite(w)) fail(`weights[${c}][${k}]`, `must be a non-negative number, got ${shown(w)}`);
     });
-    if (!((wc as number[]).reduce((a, b) => a + b, 0) > 0)) fail(`weights[${c}]`, "must not be all zero");
+    const total = (wc as number[]).reduce((a, b) => a + b, 0);
+    if (!(total > 0)) fail(`weights[${c}]`, "must not be all zero");
+    if (!Number.isFinite(total)) fail(`weights[${c}]`, "sum to more than the largest float64; scale them down (only their ratios matter)");
   });
   return { means: means as number[][][], stds: stds as number[][], weights: weights as number[][] };
 }
@@ -147,7 +153,8 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
+      // oneLine: V8 quotes the text around the error, line breaks included.
+      throw new ConfigError(oneLine(`${path}: not valid JSON (${(error as Error).message})`));
     }
     return new GaussianMixture(validateMixtureSpec(json, path), opts);
   }

@@ -33,3 +33,18 @@ export class DisposedError extends FewstepError {}
 
 /** Invalid configuration or option value. */
 export class ConfigError extends FewstepError {}
+
+/**
+ * `text` with line breaks and other control characters written as escapes (\n, \r, \t, \u001b),
+ * for error messages that quote a file's own bytes (tensor names, chunk types, JSON.parse's
+ * excerpt of the text): the CLI prints a message as one line, and raw control bytes would break
+ * it or reach the terminal.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    if (c === "\t") return "\\t";
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}

@@ -1,9 +1,9 @@
 // fewstep's error classes for I/O: every error we raise ourselves extends FewstepError, so the
 // CLI can tell our messages (print one line) from bugs (print the stack). See STYLE.md, "Errors".
 // FewstepError itself lives in the engine (the lowest layer); it needs no libtorch to import.
-import { FewstepError } from "../engine/errors.js";
+import { FewstepError, oneLine } from "../engine/errors.js";
 
-export { FewstepError };
+export { FewstepError, oneLine };
 
 /** A checkpoint that cannot be used: missing or unexpected tensor names, wrong shapes. */
 export class CheckpointError extends FewstepError {

@@ -32,6 +32,12 @@ test("a JSON config sets flags, the command line overrides it, defaults fill the
     writeFileSync(file, "[1, 2]");
     assert.throws(() => parseFlags(["--config", file], spec), /must hold a JSON object of flags/);
     assert.throws(() => parseFlags(["--config", join(dir, "none.json")], spec), /--config .*none\.json: ENOENT/);
+    // Text from the file stays on one line (found by test/io/fuzz.test.ts): V8's excerpt of bad
+    // JSON, an unknown field's name.
+    writeFileSync(file, '{"steps":\n x}');
+    assert.throws(() => parseFlags(["--config", file], spec), /^FewstepError: --config [^\n]*c\.json: Unexpected token 'x', "\{"steps":\\n x\}" is not valid JSON$/);
+    writeFileSync(file, JSON.stringify({ "st\r\neps": 1 }));
+    assert.throws(() => parseFlags(["--config", file], spec), /^FewstepError: --config [^\n]*unknown field "st\\r\\neps"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,9 @@
 // The exact mixture teacher against closed forms and against numerical integration in plain JS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError, Generator, full, tensor, tidy } from "../../src/engine/index.js";
 import type { Cond } from "../../src/diffusion/denoiser.js";
 import { dropCond, guided } from "../../src/diffusion/guidance.js";
@@ -112,6 +115,22 @@ test("bad specs name the field", () => {
   assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[-1]], weights: [[1]] }), /stds\[0\]\[0\] must be a positive number/);
   assert.throws(() => validateMixtureSpec({ means: [[[0, 0], [1]]], stds: [[1, 1]], weights: [[1, 1]] }), /means\[0\]\[1\] has 1 dimensions, expected 2/);
   assert.throws(() => validateMixtureSpec({ means: [[[0]]], stds: [[1]] }), ConfigError);
+  // JSON.parse reads 1e309 as Infinity: no usable std or weight (found by test/io/fuzz.test.ts).
+  const inf = JSON.parse("1e309") as number;
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[inf]], weights: [[1]] }), /stds\[0\]\[0\] must be a positive number, got Infinity/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0, 0]]], stds: [[1]], weights: [[inf]] }), /weights\[0\]\[0\] must be a non-negative number, got Infinity/);
+  assert.throws(() => validateMixtureSpec({ means: [[[0], [1]]], stds: [[1, 1]], weights: [[1e308, 1e308]] }), /weights\[0\] sum to more than the largest float64/);
+  // A spec file that is not JSON: V8 quotes the text around the error, line break included; the
+  // message stays one line (found by test/io/fuzz.test.ts).
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-mixture-"));
+  try {
+    const file = join(dir, "spec.json");
+    writeFileSync(file, '{"means":\n x}');
+    assert.throws(() => loadMixture(file), (err: unknown) =>
+      err instanceof ConfigError && /^[^\n]*spec\.json: not valid JSON \(Unexpected token 'x', "\{"means":\\n x\}" is not valid JSON\)$/.test(err.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   assert.throws(() => loadMixture("/nonexistent/spec.json"), /cannot read mixture spec \/nonexistent\/spec\.json/);
 });
 

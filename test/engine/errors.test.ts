@@ -1,7 +1,7 @@
 // libtorch exceptions become TorchError with libtorch's message and the op; the process goes on.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DisposedError, TorchError, conv2d, ones, tensor, tidy, zeros } from "../../src/engine/index.js";
+import { DisposedError, TorchError, conv2d, oneLine, ones, tensor, tidy, zeros } from "../../src/engine/index.js";
 
 function assertTorchError(fn: () => unknown, op: string, message: RegExp): void {
   assert.throws(fn, (error: unknown) => {
@@ -44,3 +44,8 @@ test("the process goes on after errors: the next ops compute normally", () =>
     for (let i = 0; i < 100; i++) assert.throws(() => ones([2]).matmul(ones([3])), TorchError);
     assert.deepEqual(ones([2]).add(1).toNumbers(), [2, 2]);
   }));
+
+test("oneLine escapes line breaks and control characters, and leaves other text alone", () => {
+  assert.equal(oneLine('tensor "a\r\nb\t\u001b[2J\u007f\u2028" é ✓'), 'tensor "a\\r\\nb\\t\\u001b[2J\\u007f\\u2028" é ✓');
+  assert.equal(oneLine("plain text"), "plain text");
+});

@@ -143,6 +143,20 @@ test("a crafted config is refused before anything is built", (t) => {
   failsFast(() => loadClassifier(classifier), CheckpointError, /numClasses must be an integer in \[2, 100000\], got 1000000000/);
 });
 
+test("a checkpoint error quoting the file's own text stays one line (found by test/io/fuzz.test.ts)", (t) => {
+  const meta = { model: { kind: "mlp-denoiser", config: small } };
+  const good = smallEntries();
+  // A weight named with a line break: listed as unexpected, escaped.
+  const renamed = good.map((e) => (e.name === "input.weight" ? { ...e, name: "input.weight\n" } : e));
+  failsFast(() => loadModel(tempFile(t, craft(renamed, meta))), CheckpointError, /^[^\n]*missing input\.weight; unexpected input\.weight\\n$/);
+  // "fewstep" metadata that is not JSON: V8 quotes the text around the error, line break included.
+  const brokenMeta = rawFile(`{"__metadata__":${JSON.stringify({ fewstep: '{"model":\n x}' })}}`);
+  failsFast(() => loadModel(tempFile(t, brokenMeta)), CheckpointError, /^[^\n]*"fewstep" metadata is not valid JSON \(Unexpected token 'x', "\{"model":\\n x\}" is not valid JSON\)$/);
+  // An unknown config field, as the file spells it.
+  const oddField = craft(good, { model: { kind: "mlp-denoiser", config: { ...small, "a\nb": 1 } } });
+  failsFast(() => loadModel(tempFile(t, oddField)), CheckpointError, /^[^\n]*unknown field 'a\\nb'/);
+});
+
 test("ParamStore.load refuses a dtype change other than float to float", () => {
   const store = new ParamStore();
   try {

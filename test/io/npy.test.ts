@@ -202,3 +202,9 @@ test("openNpyWriter: rows appended in blocks give the bytes encodeNpy gives; a s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a message quoting the header's text stays one line, control bytes escaped (found by test/io/fuzz.test.ts)", () => {
+  const decode = (bytes: Uint8Array) => () => decodeNpy(bytes, "bad.npy");
+  throwsFormat(decode(rawNpy("{'descr': '<f\n4', 'fortran_order': False, 'shape': (2,)}")), /^bad\.npy: unsupported dtype '<f\\n4'; supported/);
+  throwsFormat(decode(rawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': \u007f(2,)}")), /^bad\.npy: \.npy header is not a Python dict literal \(unexpected "\\u007f\(2,\)\}[^\u007f\n]*" at offset 50\)$/);
+});

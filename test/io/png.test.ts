@@ -298,6 +298,13 @@ test("decodePng names the source and the problem for bad files", () => {
   throwsFormat(() => decodePng(good, "x.png", { alpha: "composite" as "drop" }), /decodePng: alpha must be "keep" or "drop", got composite/);
 });
 
+test("a corrupt chunk type is named on one line, its control bytes escaped (found by test/io/fuzz.test.ts)", () => {
+  const raw3x1 = Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+  const lineBreakType = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("I\nAT", deflateSync(raw3x1)), chunk("IEND", new Uint8Array(0)));
+  throwsFormat(() => decodePng(lineBreakType, "x.png"), /^x\.png: unknown critical chunk I\\nAT$/);
+  throwsFormat(() => decodePng(concat(SIGNATURE, chunk("a\r\nb", new Uint8Array(0))), "x.png"), /^x\.png: first chunk must be IHDR, got a\\r\\nb$/);
+});
+
 test("decodePng ignores bytes after IEND, as libpng and PIL do", () => {
   const good = encodePng(formulaImage(4, 3, 3));
   assert.deepEqual(decodePng(concat(good, ascii("trailing junk"))), decodePng(good));

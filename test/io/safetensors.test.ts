@@ -228,6 +228,14 @@ test("refuses malformed files with a FormatError that names the source and the p
   throwsFormat(decode(rawFile(`{"__metadata__":{"step":3}}`)), /"__metadata__" must map strings to strings/);
 });
 
+test("a message quoting the file's own text stays one line (found by test/io/fuzz.test.ts)", () => {
+  const decode = (bytes: Uint8Array) => () => decodeSafetensors(bytes, "bad.safetensors");
+  // V8's JSON.parse message quotes the text around the error, line break included.
+  throwsFormat(decode(rawFile('{"w":\n x}')), /header is not UTF-8 JSON \(Unexpected token 'x', "\{"w":\\n x\}" is not valid JSON\)$/);
+  // Tensor names are the file's to choose; control characters in them are escaped.
+  throwsFormat(decode(rawFile('{"a\\r\\nb\\u001b":{"dtype":"F8","shape":[],"data_offsets":[0,0]}}')), /^[^\n\r\u001b]*tensor "a\\r\\nb\\u001b": unknown dtype "F8"/);
+});
+
 test("the encoder refuses what safetensors cannot hold", () => {
   const w = fromTypedArray("float32", [1], Float32Array.of(1));
   assert.throws(() => encodeSafetensors({ w }, { step: 3 } as unknown as Record<string, string>), (err: unknown) =>
