@@ -26,16 +26,20 @@
 //   - rss: at most RSS_TOL_MIB (64 MiB) above the warm-up probe at the end, and no steady climb:
 //     the least-squares slope over the second half of the probes, projected over the phase's
 //     length, must stay under TREND_TOL_MIB (32 MiB). A warming allocator rises then flattens; a
-//     leak keeps rising, so the second half separates them. 64 MiB is ~2x the swing seen between
-//     probes of a clean run here (glibc keeps freed blocks below M_TRIM_THRESHOLD, 1 GiB, which
-//     the addon sets), and over 20,000 steps it still catches a leak of ~3 KiB per step;
+//     leak keeps rising, so the second half separates them. In the clean run in BENCHMARKS.md the
+//     most rss moved after warm-up was +11 MiB (the MLP phase: glibc's heap reaching new high-water
+//     marks in steps, which it keeps since the addon sets M_TRIM_THRESHOLD to 1 GiB; as large
+//     without checkpoints or snapshots, and flattening), with swings of up to 8 MiB between
+//     probes; 64 MiB leaves ~6x that, and over 20,000 steps still catches ~3 KiB per step;
 //   - heapUsed (after a full GC): at most HEAP_TOL_MIB (32 MiB) growth (JS objects kept by
 //     closures, logs or caches).
 // The bench exits 1 when a phase fails any check (after printing, and writing with --write).
 //
-//   npm run bench:soak                        # the full run (~40 minutes on 2 cores)
+//   npm run bench:soak                        # the full run, ~55 minutes on the shared 2-core VM
 //   npm run bench:soak -- --write             # also append the section to BENCHMARKS.md
-//   npm run bench:soak -- --mlp-steps 500 --unet-steps 20 --sample-calls 500   # quick: ~1 minute
+//   npm run bench:soak -- --mlp-steps 500 --unet-steps 20 --sample-calls 500   # quick: ~2 minutes
+// (measured with other work on the cores: 10 MLP steps/s, 2.9 U-Net steps/s at batch 8, 28
+// student calls/s; `--mlp-steps 10000 --unet-steps 1000 --sample-calls 10000` took 28 minutes.)
 //   flags: --mlp-steps N (20000) --unet-steps N (2000) --unet-batch B (8) --sample-calls N (20000)
 //          --sample-batch B (1) --student FILE (models/fashion-mnist/student-N1.safetensors)
 //          --rows R (11: table rows per phase; the sparklines show every probe)
