@@ -114,6 +114,7 @@ export function readIdx(imagesPath: string, labelsPath: string): ImageDataset {
   const img = parseIdx(imagesPath, IDX_IMAGES_MAGIC);
   const lab = parseIdx(labelsPath, IDX_LABELS_MAGIC);
   const [count, height, width] = img.dims;
+  if (height === 0 || width === 0) throw new FormatError(`${imagesPath}: IDX images of ${height}x${width} pixels: each image must have at least one row and column`);
   checkCounts(imagesPath, count, labelsPath, lab.dims[0]);
   const labels = Int32Array.from(lab.data);
   checkLabels(labels, 10, labelsPath);

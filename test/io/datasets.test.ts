@@ -213,3 +213,17 @@ test("Fashion-MNIST test split: 10000 images 28x28, 1000 per class", (t) => {
 test("fashionMnistPaths: a missing folder names it and the install command", () => {
   assert.throws(() => fashionMnistPaths("train", "/nonexistent/fmnist"), /\/nonexistent\/fmnist.*apt-get install dataset-fashion-mnist/);
 });
+
+test("readIdx: images of zero rows or columns are refused naming the file (found by test/io/fuzz.test.ts)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fewstep-idx-zero-"));
+  try {
+    // 5 images of 0 x 3: a valid header and an empty payload, which parsed as 5 empty images
+    const header = new DataView(new ArrayBuffer(16));
+    [0x00000803, 5, 0, 3].forEach((v, k) => header.setUint32(4 * k, v, false));
+    const path = join(dir, "zero-rows");
+    writeFileSync(path, new Uint8Array(header.buffer));
+    throwsFormat(() => readIdx(path, f("idx-labels")), "zero-rows", "IDX images of 0x3 pixels");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
