@@ -59,20 +59,13 @@ import { sampleGuided } from "../../src/diffusion/sample.js";
 import { trainTeacher, type TrainTeacherOptions } from "../../src/diffusion/train-teacher.js";
 import { writeClassGrid } from "../../src/eval/class-grid.js";
 import { openImageDataset } from "../../src/io/datasets.js";
+import { benchArgs } from "../bench-args.js";
 
 // ---- settings -----------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(["mlp-steps", "unet-steps", "unet-batch", "sample-calls", "sample-batch", "student", "rows", "write"]);
-for (const a of argv) {
-  if (a.startsWith("--") && !KNOWN.has(a.slice(2))) throw new Error(`bench/soak: unknown flag ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(" ")}`);
-}
-const flag = (name: string, fallback: number, min: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(v) || v < min) throw new Error(`bench/soak: --${name} must be an integer >= ${min}, got ${argv[i + 1]}`);
-  return v;
-};
+const args = benchArgs("bench/soak", ["mlp-steps", "unet-steps", "unet-batch", "sample-calls", "sample-batch", "student", "rows", "write"], argv);
+const flag = args.int;
 const mlpSteps = flag("mlp-steps", 20_000, 10);
 const unetSteps = flag("unet-steps", 2_000, 10);
 const unetBatch = flag("unet-batch", 8, 1);
@@ -81,8 +74,7 @@ const sampleBatch = flag("sample-batch", 1, 1);
 const rows = flag("rows", 11, 2);
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..", "..");
-const studentIndex = argv.indexOf("--student");
-const studentPath = studentIndex >= 0 ? argv[studentIndex + 1] : join(repo, "models", "fashion-mnist", "student-N1.safetensors");
+const studentPath = args.text("student") ?? join(repo, "models", "fashion-mnist", "student-N1.safetensors");
 
 /** Probes per phase: one every ~2% of its steps. */
 const PROBES = 50;
@@ -391,7 +383,7 @@ const text = [
   ...phases.map((p, i) => section(p, verdicts[i])),
 ].join("\n");
 console.log(text);
-if (argv.includes("--write")) appendFileSync(join(repo, "BENCHMARKS.md"), `\n${text}`);
+if (args.has("write")) appendFileSync(join(repo, "BENCHMARKS.md"), `\n${text}`);
 const failed = phases.filter((_, i) => !verdicts[i].ok);
 if (failed.length > 0) {
   console.error(`bench/soak: ${failed.map((p) => p.name).join("; ")}: ${verdicts.filter((v) => !v.ok).flatMap((v) => v.failures).join("; ")}`);

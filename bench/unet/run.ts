@@ -33,20 +33,13 @@ import { sampleDdim } from "../../src/diffusion/samplers/index.js";
 import { alphaSigmaTensor, logSnrTensor, lossWeight, timeGrid } from "../../src/diffusion/schedule.js";
 import { saveSafetensors } from "../../src/io/safetensors.js";
 import { toHostRecord } from "../../src/io/tensor-bridge.js";
+import { benchArgs } from "../bench-args.js";
 
 // ---- settings -----------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(["rounds", "steps", "warmup", "batch", "sample-batch", "teacher-steps", "sample-reps", "write"]);
-for (const a of argv) {
-  if (a.startsWith("--") && !KNOWN.has(a.slice(2))) throw new Error(`bench/unet: unknown flag ${a}; known: ${[...KNOWN].map((k) => `--${k}`).join(" ")}`);
-}
-const flag = (name: string, fallback: number, min: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(v) || v < min) throw new Error(`bench/unet: --${name} must be an integer >= ${min}, got ${argv[i + 1]}`);
-  return v;
-};
+const args = benchArgs("bench/unet", ["rounds", "steps", "warmup", "batch", "sample-batch", "teacher-steps", "sample-reps", "write"], argv);
+const flag = args.int;
 const rounds = flag("rounds", 3, 1);
 const steps = flag("steps", 10, 1);
 const warmup = flag("warmup", 3, 0);
@@ -367,4 +360,4 @@ const table = [
   "",
 ].join("\n");
 console.log(table);
-if (argv.includes("--write")) appendFileSync(join(repo, "BENCHMARKS.md"), `\n${table}`);
+if (args.has("write")) appendFileSync(join(repo, "BENCHMARKS.md"), `\n${table}`);
