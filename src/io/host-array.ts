@@ -116,3 +116,14 @@ export function fromTypedArray<D extends DType>(dtype: D, shape: number[], typed
   const data = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
   return hostArray(dtype, shape, data, "fromTypedArray");
 }
+
+/** The bytes of `parts` one after another, in a new Uint8Array. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

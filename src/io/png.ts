@@ -31,6 +31,7 @@ import { deflateSync, inflateSync } from "node:zlib";
 import { PNG } from "pngjs";
 import { writeFileAtomic } from "./atomic.js";
 import { FormatError, oneLine } from "./errors.js";
+import { concatBytes } from "./host-array.js";
 
 /** An 8-bit image, rows top to bottom, channels interleaved (gray; R,G,B; or R,G,B,A): what
  * `encodePng` writes and `decodePng` returns. */
@@ -203,14 +204,7 @@ export function encodePng(image: PngImage, opts: PngEncodeOptions = {}): Uint8Ar
   ihdr[9] = COLOR_TYPE[channels];
   // ihdr[10..12] = 0: compression method (zlib), filter method (adaptive), no interlace
 
-  const parts = [SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw, { level: opts.level ?? 6 })), chunk("IEND", new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw, { level: opts.level ?? 6 })), chunk("IEND", new Uint8Array(0)));
 }
 
 /** Options of `decodePng` and `loadPng`. */

@@ -26,7 +26,7 @@ import { loadModel } from "../../src/io/load-model.js";
 import { decodeNpy, encodeNpy } from "../../src/io/npy.js";
 import { crc32, decodePng } from "../../src/io/png.js";
 import { decodeSafetensors } from "../../src/io/safetensors.js";
-import { hostArray } from "../../src/io/host-array.js";
+import { concatBytes, hostArray } from "../../src/io/host-array.js";
 
 const SEED = Number(process.env.FEWSTEP_FUZZ_SEED ?? 1807);
 const REPLAY = `FEWSTEP_FUZZ_SEED=${SEED} node --test dist/test/io/fuzz.test.js`;
@@ -166,15 +166,6 @@ const WEIRD_U32: readonly number[] = [0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xffff, 
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function randomBytes(rng: Rng, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => rng.int(256));
@@ -204,21 +195,21 @@ function byteMutation(rng: Rng, bytes: Uint8Array, from = 0, to = bytes.length):
       return { bytes: bytes.slice(0, at), what: `truncate to ${at} bytes` };
     case 4: {
       const extra = rng.chance(0.5) ? randomBytes(rng, 1 + rng.int(64)) : new Uint8Array(1 + rng.int(64));
-      return { bytes: concat(bytes, extra), what: `append ${extra.length} bytes` };
+      return { bytes: concatBytes(bytes, extra), what: `append ${extra.length} bytes` };
     }
     case 5: {
       const n = 1 + rng.int(16);
-      return { bytes: concat(bytes.subarray(0, at), bytes.subarray(at + n)), what: `delete ${n} bytes at ${at}` };
+      return { bytes: concatBytes(bytes.subarray(0, at), bytes.subarray(at + n)), what: `delete ${n} bytes at ${at}` };
     }
     case 6: {
       const extra = randomBytes(rng, 1 + rng.int(8));
-      return { bytes: concat(bytes.subarray(0, at), extra, bytes.subarray(at)), what: `insert ${extra.length} bytes at ${at}` };
+      return { bytes: concatBytes(bytes.subarray(0, at), extra, bytes.subarray(at)), what: `insert ${extra.length} bytes at ${at}` };
     }
     default: {
       const n = 1 + rng.int(32);
       const src = rng.int(bytes.length);
       const piece = bytes.slice(src, src + n);
-      return { bytes: concat(bytes.subarray(0, at), piece, bytes.subarray(at)), what: `duplicate ${piece.length} bytes from ${src} at ${at}` };
+      return { bytes: concatBytes(bytes.subarray(0, at), piece, bytes.subarray(at)), what: `duplicate ${piece.length} bytes from ${src} at ${at}` };
     }
   }
 }
@@ -316,7 +307,7 @@ function joinSafetensors(headerText: string, data: Uint8Array): Uint8Array {
   const json = ascii(headerText);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true);
-  return concat(prefix, json, data);
+  return concatBytes(prefix, json, data);
 }
 
 /** One mutation of a safetensors image: its header (parsed or as text), its length prefix, or bytes. */
@@ -486,7 +477,7 @@ function npyMutation(rng: Rng, bytes: Uint8Array): { bytes: Uint8Array; what: st
     head.set(bytes.subarray(0, 8));
     if (prefix === 10) new DataView(head.buffer).setUint16(8, dict.length, true);
     else new DataView(head.buffer).setUint32(8, dict.length, true);
-    return concat(head, dict, data);
+    return concatBytes(head, dict, data);
   };
   switch (rng.int(7)) {
     case 0: {
@@ -634,7 +625,7 @@ function pngFile(chunks: PngChunk[]): Uint8Array {
     view.setUint32(8 + c.body.length, crc32(out.subarray(4, 8 + c.body.length)));
     parts.push(out);
   }
-  return concat(...parts);
+  return concatBytes(...parts);
 }
 
 /** One mutation of a PNG: IHDR fields, IDAT bytes (compressed or not), chunk order, lengths, CRCs, bytes. */
@@ -659,7 +650,7 @@ function pngMutation(rng: Rng, bytes: Uint8Array): { bytes: Uint8Array; what: st
     case 1: {
       // The inflated scanlines: filter type bytes and pixels, re-deflated so zlib accepts them.
       const k = chunks.findIndex((c) => c.type === "IDAT");
-      const idat = concat(...chunks.filter((c) => c.type === "IDAT").map((c) => c.body));
+      const idat = concatBytes(...chunks.filter((c) => c.type === "IDAT").map((c) => c.body));
       const m = byteMutation(rng, new Uint8Array(inflateSync(idat)));
       const rest = chunks.filter((c) => c.type !== "IDAT");
       rest.splice(k, 0, { type: "IDAT", body: new Uint8Array(deflateSync(m.bytes)) });

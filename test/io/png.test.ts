@@ -12,6 +12,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { deflateSync, inflateSync } from "node:zlib";
 import { FormatError } from "../../src/io/errors.js";
+import { concatBytes } from "../../src/io/host-array.js";
 import { loadNpy } from "../../src/io/npy.js";
 import { type PngImage, crc32, decodePng, encodePng, loadPng, savePng } from "../../src/io/png.js";
 
@@ -63,15 +64,6 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 
@@ -85,7 +77,7 @@ function ihdr(width: number, height: number, bitDepth: number, colorType: number
 
 // A hand-built PNG whose zlib stream holds `raw` (filter bytes included).
 function handPng(header: Uint8Array, raw: Uint8Array): Uint8Array {
-  return concat(SIGNATURE, header, chunk("IDAT", deflateSync(raw)), chunk("IEND", new Uint8Array(0)));
+  return concatBytes(SIGNATURE, header, chunk("IDAT", deflateSync(raw)), chunk("IEND", new Uint8Array(0)));
 }
 
 function throwsFormat(fn: () => unknown, message: RegExp): void {
@@ -275,24 +267,24 @@ test("decodePng names the source and the problem for bad files", () => {
   throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2, 2), raw3x1)), /unknown interlace method 2/);
   throwsFormat(() => decodePng(handPng(ihdr(0, 1, 8, 2), raw3x1)), /invalid size 0x1/);
   throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 3), Uint8Array.of(0, 0, 1, 0))), /palette image \(colour type 3\) has no PLTE chunk/);
-  const noIhdr = concat(SIGNATURE, chunk("IDAT", deflateSync(raw3x1)), iend);
+  const noIhdr = concatBytes(SIGNATURE, chunk("IDAT", deflateSync(raw3x1)), iend);
   throwsFormat(() => decodePng(noIhdr), /first chunk must be IHDR, got IDAT/);
-  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), iend)), /no IDAT chunk/);
-  const unknownCritical = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("ABCD", new Uint8Array(1)), chunk("IDAT", deflateSync(raw3x1)), iend);
+  throwsFormat(() => decodePng(concatBytes(SIGNATURE, ihdr(3, 1, 8, 2), iend)), /no IDAT chunk/);
+  const unknownCritical = concatBytes(SIGNATURE, ihdr(3, 1, 8, 2), chunk("ABCD", new Uint8Array(1)), chunk("IDAT", deflateSync(raw3x1)), iend);
   throwsFormat(() => decodePng(unknownCritical), /unknown critical chunk ABCD/);
 
   // Image data. pngjs 7's sync inflate returns zeros for these on Node 20 instead of failing, so
   // node:zlib inflates the stream first.
-  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", ascii("not zlib")), iend)), /corrupt image data \(zlib: incorrect header check\)/);
+  throwsFormat(() => decodePng(concatBytes(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", ascii("not zlib")), iend)), /corrupt image data \(zlib: incorrect header check\)/);
   const cut = deflateSync(raw3x1).subarray(0, -6); // CRCs fine, the deflate stream stops early
-  throwsFormat(() => decodePng(concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", cut), iend)), /corrupt image data \(zlib: unexpected end of file\)/);
+  throwsFormat(() => decodePng(concatBytes(SIGNATURE, ihdr(3, 1, 8, 2), chunk("IDAT", cut), iend)), /corrupt image data \(zlib: unexpected end of file\)/);
   throwsFormat(() => decodePng(handPng(ihdr(3, 2, 8, 2), raw3x1)), /image data has 10 bytes after inflating, 3x2 at 8 bits, colour type 2 needs 20$/);
   // Adam7 of 3x2: passes 1, 4 and 6 hold one pixel (1 + 3 bytes each), pass 7 one row of 3 (1 + 9).
   throwsFormat(() => decodePng(handPng(ihdr(3, 2, 8, 2, 1), raw3x1)), /image data has 10 bytes after inflating, 3x2 at 8 bits, colour type 2, Adam7 needs 22$/);
   // Then pngjs's own message, wrapped.
   throwsFormat(() => decodePng(handPng(ihdr(3, 1, 8, 2), Uint8Array.of(5, ...raw3x1.subarray(1)))), /corrupt image data \(pngjs: Unrecognised filter type - 5\)/);
   const twoColours = chunk("PLTE", Uint8Array.of(1, 2, 3, 4, 5, 6));
-  const badIndex = concat(SIGNATURE, ihdr(3, 1, 8, 3), twoColours, chunk("IDAT", deflateSync(Uint8Array.of(0, 0, 9, 1))), iend);
+  const badIndex = concatBytes(SIGNATURE, ihdr(3, 1, 8, 3), twoColours, chunk("IDAT", deflateSync(Uint8Array.of(0, 0, 9, 1))), iend);
   throwsFormat(() => decodePng(badIndex), /corrupt image data \(pngjs: index 9 not in palette\)/);
 
   throwsFormat(() => decodePng(good, "x.png", { alpha: "composite" as "drop" }), /decodePng: alpha must be "keep" or "drop", got composite/);
@@ -300,14 +292,14 @@ test("decodePng names the source and the problem for bad files", () => {
 
 test("a corrupt chunk type is named on one line, its control bytes escaped (found by test/io/fuzz.test.ts)", () => {
   const raw3x1 = Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
-  const lineBreakType = concat(SIGNATURE, ihdr(3, 1, 8, 2), chunk("I\nAT", deflateSync(raw3x1)), chunk("IEND", new Uint8Array(0)));
+  const lineBreakType = concatBytes(SIGNATURE, ihdr(3, 1, 8, 2), chunk("I\nAT", deflateSync(raw3x1)), chunk("IEND", new Uint8Array(0)));
   throwsFormat(() => decodePng(lineBreakType, "x.png"), /^x\.png: unknown critical chunk I\\nAT$/);
-  throwsFormat(() => decodePng(concat(SIGNATURE, chunk("a\r\nb", new Uint8Array(0))), "x.png"), /^x\.png: first chunk must be IHDR, got a\\r\\nb$/);
+  throwsFormat(() => decodePng(concatBytes(SIGNATURE, chunk("a\r\nb", new Uint8Array(0))), "x.png"), /^x\.png: first chunk must be IHDR, got a\\r\\nb$/);
 });
 
 test("decodePng ignores bytes after IEND, as libpng and PIL do", () => {
   const good = encodePng(formulaImage(4, 3, 3));
-  assert.deepEqual(decodePng(concat(good, ascii("trailing junk"))), decodePng(good));
+  assert.deepEqual(decodePng(concatBytes(good, ascii("trailing junk"))), decodePng(good));
 });
 
 test("loadPng of a truncated or corrupt file names the file", (t) => {
