@@ -1,7 +1,7 @@
 // Flag parsing for the `fewstep` commands: each command declares its flags once (name, kind,
 // default, help); parsing, validation and `--help` text all come from that declaration.
 import { readFileSync } from "node:fs";
-import { FewstepError, oneLine } from "../engine/errors.js";
+import { FewstepError } from "../engine/errors.js";
 
 /** `boolean` is a switch: `--resume` alone is true; `--resume yes|no` (see BOOLEAN_VALUES) also works. */
 export type FlagKind = "string" | "int" | "number" | "path" | "numbers" | "boolean";
@@ -108,8 +108,7 @@ function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpe
   try {
     json = JSON.parse(readFileSync(path, "utf8"));
   } catch (error) {
-    // oneLine: V8 quotes the text around a JSON error, line breaks included.
-    throw new FewstepError(oneLine(`--config ${path}: ${(error as Error).message}`));
+    throw new FewstepError(`--config ${path}: ${(error as Error).message}`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new FewstepError(`--config ${path}: must hold a JSON object of flags, e.g. {"steps": 2000}`);
   const out: ParsedFlags = {};
@@ -126,7 +125,7 @@ function readConfig(path: string, spec: CommandSpec, byName: Map<string, FlagSpe
       problems.push(`field "${key}": ${(error as Error).message.replace(/^--\S+ /, "")}`);
     }
   }
-  if (problems.length > 0) throw new FewstepError(oneLine(`--config ${path}: ${problems.join("; ")}`)); // unknown fields as the file spells them
+  if (problems.length > 0) throw new FewstepError(`--config ${path}: ${problems.join("; ")}`);
   return out;
 }
 

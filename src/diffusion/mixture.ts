@@ -13,7 +13,6 @@ import {
   FewstepError,
   checkMemory,
   full,
-  oneLine,
   keep,
   noGrad,
   rand,
@@ -153,8 +152,7 @@ export class GaussianMixture implements LabeledDataset, CondDenoiser {
     try {
       json = JSON.parse(text);
     } catch (error) {
-      // oneLine: V8 quotes the text around the error, line breaks included.
-      throw new ConfigError(oneLine(`${path}: not valid JSON (${(error as Error).message})`));
+      throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
     }
     return new GaussianMixture(validateMixtureSpec(json, path), opts);
   }

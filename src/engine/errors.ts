@@ -1,10 +1,14 @@
 // Error classes of fewstep. Every error says what was expected and what came.
 
-/** Base class of every error fewstep throws on purpose. */
+/**
+ * Base class of every error fewstep throws on purpose. Its message is one line (oneLine): messages
+ * quote files' own text (tensor names, JSON.parse's excerpt, chunk types) and libtorch's, and the
+ * CLI prints a message as one line.
+ */
 export class FewstepError extends Error {
   /** @param message what was expected and what came; @param options `cause` for a wrapped error */
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(oneLine(message), options);
     this.name = new.target.name;
   }
 }
@@ -35,10 +39,9 @@ export class DisposedError extends FewstepError {}
 export class ConfigError extends FewstepError {}
 
 /**
- * `text` with line breaks and other control characters written as escapes (\n, \r, \t, \u001b),
- * for error messages that quote a file's own bytes (tensor names, chunk types, JSON.parse's
- * excerpt of the text): the CLI prints a message as one line, and raw control bytes would break
- * it or reach the terminal.
+ * `text` with line breaks and other control characters written as escapes (\n, \r, \t, \u001b):
+ * every FewstepError message goes through it, so raw control bytes never break a line or reach
+ * the terminal.
  */
 export function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {

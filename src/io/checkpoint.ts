@@ -8,7 +8,7 @@
 // step, ...); it marks the file as a fewstep checkpoint. "fewstep.optimizer" = JSON of the
 // optimizer's scalars, present exactly when an optimizer state was saved.
 import type { Device, OptimizerState, Tensor } from "../engine/index.js";
-import { CheckpointError, oneLine } from "./errors.js";
+import { CheckpointError } from "./errors.js";
 import { loadSafetensors, saveSafetensors, type Safetensors } from "./safetensors.js";
 import { fromHost, toHost } from "./tensor-bridge.js";
 import type { HostArray } from "./host-array.js";
@@ -82,7 +82,7 @@ export function loadCheckpoint(path: string, opts: { device?: Device } = {}): Ch
     file = loadSafetensors(path);
   } catch (err) {
     // One error type for "this path is no usable checkpoint", whatever the reason underneath.
-    throw new CheckpointError(oneLine(`${path}: cannot read checkpoint: ${(err as Error).message}`), { cause: err });
+    throw new CheckpointError(`${path}: cannot read checkpoint: ${(err as Error).message}`, { cause: err });
   }
   const raw = file.metadata[META_KEY];
   if (raw === undefined) {
@@ -93,7 +93,7 @@ export function loadCheckpoint(path: string, opts: { device?: Device } = {}): Ch
     );
   }
   const metadata = parseJson(path, META_KEY, raw);
-  if (!isRecord(metadata)) throw new CheckpointError(oneLine(`${path}: "${META_KEY}" metadata must be a JSON object, got ${raw.slice(0, 80)}`));
+  if (!isRecord(metadata)) throw new CheckpointError(`${path}: "${META_KEY}" metadata must be a JSON object, got ${raw.slice(0, 80)}`);
   const optimScalars = file.metadata[OPTIM_META_KEY] === undefined ? undefined : parseJson(path, OPTIM_META_KEY, file.metadata[OPTIM_META_KEY]);
 
   const device = opts.device ?? "cpu";
@@ -118,8 +118,7 @@ function parseJson(path: string, key: string, raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch (err) {
-    // oneLine: V8 quotes the text around the error, line breaks included.
-    throw new CheckpointError(oneLine(`${path}: "${key}" metadata is not valid JSON (${(err as Error).message})`), { cause: err });
+    throw new CheckpointError(`${path}: "${key}" metadata is not valid JSON (${(err as Error).message})`, { cause: err });
   }
 }
 

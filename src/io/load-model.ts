@@ -11,7 +11,7 @@ import { ParamStore } from "../nn/param-store.js";
 import { unetResolutions, UNET_DEFAULTS } from "../nn/unet.js";
 import { unetLayout } from "../nn/unet.js";
 import { disposeCheckpoint, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
-import { CheckpointError, oneLine } from "./errors.js";
+import { CheckpointError } from "./errors.js";
 
 /** Options of loadModel. */
 export interface LoadModelOptions {
@@ -50,8 +50,7 @@ export function modelMetadataFromCheckpoint(path: string, metadata: Record<strin
   try {
     return resolveModelMetadata(storedConfigFixups(model as { kind: unknown; config: Record<string, unknown> }));
   } catch (err) {
-    // oneLine: an unknown config field is named as the file spells it.
-    throw new CheckpointError(oneLine(`${path}: ${(err as Error).message}`), { cause: err });
+    throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -73,7 +72,7 @@ export function checkStoredWeights(path: string, weights: Map<string, Tensor>): 
     if (nan > 0) bad.push(`weight ${name} has ${nan} NaN value${nan === 1 ? "" : "s"}`);
     if (inf > 0) bad.push(`weight ${name} has ${inf} infinite value${inf === 1 ? "" : "s"}`);
   }
-  if (bad.length > 0) throw new CheckpointError(oneLine(`${path}: ${bad.join("; ")}`));
+  if (bad.length > 0) throw new CheckpointError(`${path}: ${bad.join("; ")}`);
 }
 
 /**
@@ -125,8 +124,7 @@ export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: 
     model.loadWeights(weights);
   } catch (err) {
     model.dispose();
-    // oneLine: missing and unexpected weights are listed by the names the file gives them.
-    throw new CheckpointError(oneLine(`${path}: ${(err as Error).message}`), { cause: err });
+    throw new CheckpointError(`${path}: ${(err as Error).message}`, { cause: err });
   }
   return model;
 }

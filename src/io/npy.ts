@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { openAtomicWriter, writeFileAtomic } from "./atomic.js";
-import { FewstepError, FormatError, oneLine } from "./errors.js";
+import { FewstepError, FormatError } from "./errors.js";
 import { type DType, type HostArray, hostArray, itemSize, numel } from "./host-array.js";
 
 // Little-endian descrs as NumPy writes them; one-byte types carry "|" (byte order not applicable).
@@ -165,9 +165,8 @@ export function encodeNpy(h: HostArray): Uint8Array {
  *   (Fortran order: `np.ascontiguousarray`; big-endian: `arr.astype('<f4')`)
  */
 export function decodeNpy(bytes: Uint8Array, source = "<buffer>"): HostArray {
-  // oneLine: descrs and the parser's excerpt of the header are the file's own text.
   const fail = (problem: string, cause?: unknown) =>
-    new FormatError(oneLine(`${source}: ${problem}`), cause === undefined ? undefined : { cause });
+    new FormatError(`${source}: ${problem}`, cause === undefined ? undefined : { cause });
   if (bytes.byteLength < 10 || !MAGIC.every((b, k) => bytes[k] === b)) {
     throw fail(`not a .npy file (it does not start with the magic "\\x93NUMPY")`);
   }

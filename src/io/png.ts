@@ -30,7 +30,7 @@ import { readFileSync } from "node:fs";
 import { deflateSync, inflateSync } from "node:zlib";
 import { PNG } from "pngjs";
 import { writeFileAtomic } from "./atomic.js";
-import { FormatError, oneLine } from "./errors.js";
+import { FormatError } from "./errors.js";
 import { concatBytes } from "./host-array.js";
 
 /** An 8-bit image, rows top to bottom, channels interleaved (gray; R,G,B; or R,G,B,A): what
@@ -334,9 +334,8 @@ function checkPngStructure(bytes: Uint8Array, fail: (problem: string, cause?: un
  *   cannot unfilter (its message)
  */
 export function decodePng(bytes: Uint8Array, source = "<buffer>", opts: PngDecodeOptions = {}): PngImage {
-  // oneLine: a corrupt chunk type is four arbitrary bytes of the file, line breaks included.
   const fail = (problem: string, cause?: unknown): FormatError =>
-    new FormatError(oneLine(`${source}: ${problem}`), cause === undefined ? undefined : { cause });
+    new FormatError(`${source}: ${problem}`, cause === undefined ? undefined : { cause });
   const alpha = opts.alpha ?? "keep";
   if (alpha !== "keep" && alpha !== "drop") throw new FormatError(`decodePng: alpha must be "keep" or "drop", got ${String(alpha)}`);
   const end = checkPngStructure(bytes, fail);

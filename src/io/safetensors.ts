@@ -8,7 +8,7 @@
 
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "./atomic.js";
-import { FewstepError, FormatError, oneLine } from "./errors.js";
+import { FewstepError, FormatError } from "./errors.js";
 import { type DType, type HostArray, hostArray, itemSize, numel } from "./host-array.js";
 
 /** A decoded safetensors file: tensors by name and the `__metadata__` string map ({} if absent). */
@@ -165,9 +165,8 @@ function isIndex(v: unknown): v is number {
  *   a duplicate key, tensors that overlap or leave bytes of the data block unused (gaps, trailing bytes)
  */
 export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): Safetensors {
-  // oneLine: tensor names and JSON.parse's excerpt of the header are the file's own text.
   const fail = (problem: string, cause?: unknown) =>
-    new FormatError(oneLine(`${source}: not a valid safetensors file: ${problem}`), cause === undefined ? undefined : { cause });
+    new FormatError(`${source}: not a valid safetensors file: ${problem}`, cause === undefined ? undefined : { cause });
   if (bytes.byteLength < 8) {
     throw fail(`it is ${bytes.byteLength} bytes long, shorter than the 8-byte header length`);
   }
