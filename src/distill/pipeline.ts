@@ -119,8 +119,8 @@ export interface StageTwoOptions extends Common {
   startSteps?: number;
   /** Stop at this many steps. @default 1 */
   targetSteps?: number;
-  /** Optimizer steps per halving. */
-  stepsPerHalving: number;
+  /** Optimizer steps per halving: one count for all, or a count per student N. */
+  stepsPerHalving: number | ((steps: number) => number);
 }
 
 /** Halves N from startSteps down to targetSteps; returns each student's checkpoint path by N. */
@@ -157,7 +157,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       const result = await distillLoop({
         student,
         loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
-        steps: o.stepsPerHalving,
+        steps: typeof o.stepsPerHalving === "number" ? o.stepsPerHalving : o.stepsPerHalving(steps),
         lr: o.lr ?? 1e-4,
         // each halving its own stream, so a resumed halving does not depend on earlier ones' draws
         seed: (o.seed ?? 0) + steps,

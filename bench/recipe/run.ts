@@ -1,0 +1,73 @@
+// bench/recipe: the distillation recipe on a family of random mixtures (src/diffusion/mixture-family.ts).
+// For each seed: the mixture's exact teacher, stage one (w ~ U[0, 4]) and stage two from the
+// recipe down to 1 step, then the quality bar of docs/RESULTS.md: for w in {0, 1, 2, 4} and
+// N in {1, 2, 4}, the distilled student's N-step DDIM error to the exact teacher's DDIM-1024 map
+// against the exact teacher's own DDIM error at 4N steps (n pairs of noise and label).
+//   node dist/bench/recipe/run.js --seeds 1,2,3 [--recipe '{"hidden":128}'] [--out runs/recipe]
+// Writes <out>/<seed>/ (checkpoints) and <out>/results.jsonl (one line per mixture), and prints
+// a summary line per mixture. --recipe overrides fields of the default recipe (src/distill/recipe.ts).
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { GaussianMixture } from "../../src/diffusion/mixture.js";
+import { describeMixture, randomMixtureSpec } from "../../src/diffusion/mixture-family.js";
+import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
+import { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "../../src/distill/recipe.js";
+import { denoiserOf } from "../../src/diffusion/parameterization.js";
+import { ddimErrorTable, referenceSamples } from "../../src/eval/ddim-error.js";
+import { loadMlpDenoiser } from "../../src/io/load-model.js";
+import { benchArgs } from "../bench-args.js";
+
+const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n"]);
+const seeds = (args.text("seeds") ?? "1,2,3").split(",").map(Number);
+const out = args.text("out") ?? "runs/recipe";
+const n = args.int("n", 1000, 10);
+const overrides = JSON.parse(args.text("recipe") ?? "{}") as Partial<DistillRecipe>;
+const WS = [0, 1, 2, 4];
+const NS = [1, 2, 4];
+mkdirSync(out, { recursive: true });
+
+for (const seed of seeds) {
+  const spec = randomMixtureSpec(seed);
+  const exact = new GaussianMixture(spec);
+  const data = new GaussianMixture(spec, { dtype: "float32" });
+  const recipe = { ...exactTeacherRecipe(spec), ...overrides };
+  const dir = join(out, String(seed));
+  writeFileSync(join(dir + ".json"), JSON.stringify(spec));
+  const t0 = performance.now();
+  const range = { wMin: 0, wMax: 4 };
+  const teacher = { kind: "exact" as const, model: exact, name: `family-${seed}` };
+  const common = { dataset: data, seed: 0, onProgress: null, outDir: dir, range, batchSize: recipe.batchSize };
+  const one = await runStageOne({ ...common, teacher, steps: recipe.stageOneSteps, student: { hidden: recipe.hidden, depth: recipe.depth }, lr: recipe.stageOneLr });
+  const tOne = (performance.now() - t0) / 1000;
+  const references = referenceSamples(exact, WS, { n, seed: 0 });
+  const table = (model: Parameters<typeof ddimErrorTable>[0], steps: number[], guidance: "teacher" | "input") =>
+    ddimErrorTable(model, exact, { ws: WS, steps, n, seed: 0, references, guidance, modelDType: guidance === "input" ? "float32" : "float64" });
+  const teacherCells = table(exact, NS.map((s) => 4 * s), "teacher");
+  const stageOneModel = loadMlpDenoiser(one.path);
+  const floorCells = table(denoiserOf(stageOneModel), [4 * NS[NS.length - 1], recipe.startSteps], "input");
+  stageOneModel.dispose();
+  await runStageTwo({ ...common, from: one.path, startSteps: recipe.startSteps, targetSteps: 1, stepsPerHalving: (N) => stepsForHalving(recipe, N), lr: recipe.stageTwoLr });
+  const seconds = (performance.now() - t0) / 1000;
+  const cells: { w: number; N: number; student: number; teacher: number; met: boolean }[] = [];
+  for (const N of NS) {
+    const model = loadMlpDenoiser(stageTwoPath(dir, N));
+    for (const c of table(denoiserOf(model), [N], "input")) {
+      const bar = teacherCells.find((t) => t.w === c.w && t.steps === 4 * N)!.meanDistance;
+      cells.push({ w: c.w, N, student: c.meanDistance, teacher: bar, met: c.meanDistance <= bar });
+    }
+    model.dispose();
+  }
+  for (const r of references.values()) r.dispose();
+  const met = cells.filter((c) => c.met).length;
+  const worst = cells.reduce((a, b) => (b.student / b.teacher > a.student / a.teacher ? b : a));
+  const floor = Object.fromEntries(floorCells.map((c) => [`w${c.w}-N${c.steps}`, Number(c.meanDistance.toFixed(4))]));
+  const line = { seed, mixture: describeMixture(spec), recipe, met, worst, cells, floor, seconds: { stageOne: tOne, total: seconds } };
+  appendFileSync(join(out, "results.jsonl"), JSON.stringify(line) + "\n");
+  console.log(
+    `seed ${seed} (${describeMixture(spec)}): ${met}/12, worst w=${worst.w} N=${worst.N} ${worst.student.toFixed(4)} vs ${worst.teacher.toFixed(4)} (${((worst.student / worst.teacher - 1) * 100).toFixed(0)}%), ` +
+      `misses ${cells.filter((c) => !c.met).map((c) => `w${c.w}N${c.N}:${((c.student / c.teacher - 1) * 100).toFixed(0)}%`).join(" ") || "none"}, ${seconds.toFixed(0)} s (stage one ${tOne.toFixed(0)} s)`,
+  );
+  exact.dispose();
+  data.dispose();
+}
+
