@@ -14,10 +14,11 @@ import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/
 import { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "../../src/distill/recipe.js";
 import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { ddimErrorTable, referenceSamples } from "../../src/eval/ddim-error.js";
+import { exactTeacherBar } from "../../src/eval/distill-bar.js";
 import { loadMlpDenoiser } from "../../src/io/load-model.js";
 import { benchArgs } from "../bench-args.js";
 
-const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n"]);
+const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n", "stage-one-only"]);
 const seeds = (args.text("seeds") ?? "1,2,3").split(",").map(Number);
 const out = args.text("out") ?? "runs/recipe";
 const n = args.int("n", 1000, 10);
@@ -36,7 +37,12 @@ for (const seed of seeds) {
   const t0 = performance.now();
   const range = { wMin: 0, wMax: 4 };
   const teacher = { kind: "exact" as const, model: exact, name: `family-${seed}` };
-  const common = { dataset: data, seed: 0, onProgress: null, outDir: dir, range, batchSize: recipe.batchSize };
+  const verdicts: string[] = [];
+  const quality =
+    recipe.maxRounds > 1
+      ? exactTeacherBar(exact, { ws: WS, startSteps: recipe.startSteps, maxRounds: recipe.maxRounds, onVerdict: (stage, round, v) => { verdicts.push(`${stage} round ${round + 1}: ${v.summary}`); console.error(`  seed ${seed} ${verdicts.at(-1)}`); } })
+      : undefined;
+  const common = { dataset: data, seed: 0, onProgress: null, outDir: dir, range, batchSize: recipe.batchSize, quality, wEdgeFraction: recipe.wEdgeFraction };
   const one = await runStageOne({ ...common, teacher, steps: recipe.stageOneSteps, student: { hidden: recipe.hidden, depth: recipe.depth }, lr: recipe.stageOneLr });
   const tOne = (performance.now() - t0) / 1000;
   const references = referenceSamples(exact, WS, { n, seed: 0 });
@@ -46,6 +52,17 @@ for (const seed of seeds) {
   const stageOneModel = loadMlpDenoiser(one.path);
   const floorCells = table(denoiserOf(stageOneModel), [4 * NS[NS.length - 1], recipe.startSteps], "input");
   stageOneModel.dispose();
+  if (args.has("stage-one-only")) {
+    const ratio = (w: number) => floorCells.find((c) => c.w === w && c.steps === recipe.startSteps)!.meanDistance / teacherCells.find((c) => c.w === w && c.steps === 16)!.meanDistance;
+    const line = { seed, mixture: describeMixture(spec), recipe, floorRatios: WS.map(ratio), seconds: tOne };
+    appendFileSync(join(out, "stage-one.jsonl"), JSON.stringify(line) + "\n");
+    console.log(`seed ${seed} (${describeMixture(spec)}): stage-one DDIM-${recipe.startSteps} / teacher DDIM-16 at w = ${WS.join(", ")}: ${WS.map((w) => ratio(w).toFixed(2)).join(" ")}, ${tOne.toFixed(0)} s`);
+    for (const r of references.values()) r.dispose();
+    quality?.dispose?.();
+    exact.dispose();
+    data.dispose();
+    continue;
+  }
   await runStageTwo({ ...common, from: one.path, startSteps: recipe.startSteps, targetSteps: 1, stepsPerHalving: (N) => stepsForHalving(recipe, N), lr: recipe.stageTwoLr });
   const seconds = (performance.now() - t0) / 1000;
   const cells: { w: number; N: number; student: number; teacher: number; met: boolean }[] = [];
@@ -61,7 +78,8 @@ for (const seed of seeds) {
   const met = cells.filter((c) => c.met).length;
   const worst = cells.reduce((a, b) => (b.student / b.teacher > a.student / a.teacher ? b : a));
   const floor = Object.fromEntries(floorCells.map((c) => [`w${c.w}-N${c.steps}`, Number(c.meanDistance.toFixed(4))]));
-  const line = { seed, mixture: describeMixture(spec), recipe, met, worst, cells, floor, seconds: { stageOne: tOne, total: seconds } };
+  quality?.dispose?.();
+  const line = { seed, mixture: describeMixture(spec), recipe, met, worst, cells, floor, verdicts, seconds: { stageOne: tOne, total: seconds } };
   appendFileSync(join(out, "results.jsonl"), JSON.stringify(line) + "\n");
   console.log(
     `seed ${seed} (${describeMixture(spec)}): ${met}/12, worst w=${worst.w} N=${worst.N} ${worst.student.toFixed(4)} vs ${worst.teacher.toFixed(4)} (${((worst.student / worst.teacher - 1) * 100).toFixed(0)}%), ` +

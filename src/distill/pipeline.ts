@@ -5,7 +5,7 @@
 // checkpoint refuse a w or N it was not distilled for (metadata.ts).
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type Device } from "../engine/index.js";
+import { ConfigError, type Device, type Tensor } from "../engine/index.js";
 import type { CondDenoiser } from "../diffusion/denoiser.js";
 import type { ConditionedDataset } from "../diffusion/dataset.js";
 import { denoiserOf } from "../diffusion/parameterization.js";
@@ -38,8 +38,35 @@ interface Common {
   signal?: AbortSignal;
   /** Where teacher, student and every training draw live. @default "cpu" */
   device?: Device;
+  /** Fraction of each batch at exactly wMin or wMax (stage-one.ts sampleW). @default 0 */
+  wEdgeFraction?: number;
   /** The data's description, recorded in every checkpoint so later stages continue on it. @default not recorded */
   data?: DistillData;
+  /**
+   * A measured bar a stage must meet (eval/distill-checks.ts: the exact teacher's DDIM error). A
+   * stage that ends below it trains again, up to `maxRounds` rounds in all: each extra round starts
+   * from the last weights with a fresh optimizer, the same steps and half the previous lr.
+   * @default none (one round)
+   */
+  quality?: QualityBar;
+}
+
+/** What a student must reach at the end of a stage. */
+export interface QualityBar {
+  /** Scores the stage-one student (`steps` null) or the N-step student; undefined: no check for it. */
+  check: (path: string, steps: number | null) => QualityVerdict | undefined;
+  /** @default 3 */
+  maxRounds?: number;
+  /** Told each verdict (the CLI logs it). */
+  onVerdict?: (stage: string, round: number, verdict: QualityVerdict) => void;
+  /** Frees what the checks hold (reference samples). */
+  dispose?(): void;
+}
+
+export interface QualityVerdict {
+  met: boolean;
+  /** One line: what was measured against what. */
+  summary: string;
 }
 
 export interface StageOneOptions extends Common {
@@ -91,25 +118,101 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   const meta: DistillMetadata = { stage: "one", steps: null, ...o.range, teacher: o.teacher.kind === "checkpoint" ? o.teacher.path : `exact:${o.teacher.name}`, ...(o.data ? { data: o.data } : {}) };
   try {
     if (teacher) checkDataFits(o.dataset, teacher, (o.teacher as { path: string }).path);
-    const result = await distillLoop({
-      student,
-      loss: (generator) => stageOneLoss({ teacher: guidedTeacher, teacherDType, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
-      steps: o.steps,
-      lr,
-      seed: o.seed ?? 0,
-      metadata: { distill: meta },
-      checkpointPath: path,
-      checkpointEvery: o.checkpointEvery,
-      progressEvery: o.progressEvery,
-      resume: o.resume && existsSync(path),
-      onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: "stage one" }),
-      signal: o.signal,
+    const stopped = await trainInRounds({
+      path,
+      stage: "stage one",
+      steps: null,
+      quality: o.quality,
+      resume: o.resume ?? false,
+      loadWeights: (weights) => student.loadWeights(weights),
+      round: (round, resume) =>
+        distillLoop({
+          student,
+          loss: (generator) => stageOneLoss({ teacher: guidedTeacher, teacherDType, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
+          steps: o.steps,
+          lr: lr / 2 ** round,
+          seed: (o.seed ?? 0) + ROUND_SEED_STRIDE * round,
+          metadata: { distill: { ...meta, ...(round > 0 ? { round } : {}) } },
+          checkpointPath: path,
+          checkpointEvery: o.checkpointEvery,
+          progressEvery: o.progressEvery,
+          resume,
+          onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: round > 0 ? `stage one (round ${round + 1})` : "stage one" }),
+          signal: o.signal,
+        }),
     });
-    return { path, stopped: result.stopped };
+    return { path, stopped };
   } finally {
     teacher?.dispose();
     student.dispose();
   }
+}
+
+// Each round's data stream apart from the others' (and from stage two's seed + N streams).
+const ROUND_SEED_STRIDE = 1_000_003;
+
+/**
+ * Runs a stage's rounds: round 0, then while the quality bar is not met, another (see QualityBar).
+ * On resume, a checkpoint mid-round continues that round; a finished one is scored again and
+ * the rounds go on from there. Returns whether it was stopped (Ctrl-C).
+ */
+async function trainInRounds(o: {
+  path: string;
+  stage: string;
+  steps: number | null;
+  quality?: QualityBar;
+  resume: boolean;
+  loadWeights: (weights: Map<string, Tensor>) => void;
+  round: (round: number, resume: boolean) => Promise<{ stopped: boolean }>;
+}): Promise<boolean> {
+  const maxRounds = o.quality?.maxRounds ?? 3;
+  let round = 0;
+  let resume = o.resume && existsSync(o.path);
+  if (resume) {
+    const saved = savedRound(o.path);
+    round = saved.round;
+    if (saved.complete) {
+      if (!o.quality) return false;
+      o.loadWeights(saved.weights());
+      resume = false;
+      if (judge(o, round)) return false;
+      round += 1;
+    }
+  }
+  for (; round < maxRounds; round++) {
+    const result = await o.round(round, resume);
+    resume = false;
+    if (result.stopped) return true;
+    if (!o.quality || judge(o, round)) return false;
+  }
+  return false;
+}
+
+/** The bar's verdict on the stage's checkpoint (true when met or not checked; false asks for another round). */
+function judge(o: { path: string; stage: string; steps: number | null; quality?: QualityBar }, round: number): boolean {
+  const verdict = o.quality?.check(o.path, o.steps);
+  if (!verdict) return true;
+  o.quality?.onVerdict?.(o.stage, round, verdict);
+  return verdict.met;
+}
+
+/** The round a checkpoint was written in, whether it finished, and its weights (read on demand). */
+function savedRound(path: string): { round: number; complete: boolean; weights: () => Map<string, Tensor> } {
+  const checkpoint = loadCheckpoint(path);
+  const { step, steps, distill } = checkpoint.metadata as { step?: number; steps?: number; distill?: { round?: number } };
+  const round = typeof distill?.round === "number" ? distill.round : 0;
+  const complete = typeof step === "number" && step === steps;
+  return {
+    round,
+    complete,
+    weights: () => {
+      try {
+        return new Map([...checkpoint.params].map(([k, v]) => [k, v.clone()]));
+      } finally {
+        disposeCheckpoint(checkpoint);
+      }
+    },
+  };
 }
 
 export interface StageTwoOptions extends Common {
@@ -138,7 +241,7 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
   for (let steps = start / 2; steps >= target; steps /= 2) {
     const path = stageTwoPath(o.outDir, steps);
     paths.set(steps, path);
-    if (o.resume && existsSync(path) && isComplete(path)) {
+    if (o.resume && !o.quality && existsSync(path) && isComplete(path)) {
       teacherPath = path;
       continue;
     }
@@ -153,23 +256,33 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       throw err;
     }
     const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath, ...(o.data ? { data: o.data } : {}) };
+    const lr = o.lr ?? 1e-4;
     try {
-      const result = await distillLoop({
-        student,
-        loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256 }, generator),
-        steps: typeof o.stepsPerHalving === "number" ? o.stepsPerHalving : o.stepsPerHalving(steps),
-        lr: o.lr ?? 1e-4,
-        // each halving its own stream, so a resumed halving does not depend on earlier ones' draws
-        seed: (o.seed ?? 0) + steps,
-        metadata: { distill: meta },
-        checkpointPath: path,
-        checkpointEvery: o.checkpointEvery,
-        progressEvery: o.progressEvery,
-        resume: o.resume && existsSync(path),
-        onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: `stage two N=${steps}` }),
-        signal: o.signal,
+      const stopped = await trainInRounds({
+        path,
+        stage: `stage two N=${steps}`,
+        steps,
+        quality: o.quality,
+        resume: o.resume ?? false,
+        loadWeights: (weights) => student.loadWeights(weights),
+        round: (round, resume) =>
+          distillLoop({
+            student,
+            loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
+            steps: typeof o.stepsPerHalving === "number" ? o.stepsPerHalving : o.stepsPerHalving(steps),
+            lr: lr / 2 ** round,
+            // each halving (and round) its own stream, so a resumed halving does not depend on earlier ones' draws
+            seed: (o.seed ?? 0) + steps + ROUND_SEED_STRIDE * round,
+            metadata: { distill: { ...meta, ...(round > 0 ? { round } : {}) } },
+            checkpointPath: path,
+            checkpointEvery: o.checkpointEvery,
+            progressEvery: o.progressEvery,
+            resume,
+            onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: round > 0 ? `stage two N=${steps} (round ${round + 1})` : `stage two N=${steps}` }),
+            signal: o.signal,
+          }),
       });
-      if (result.stopped) return { paths, stopped: true };
+      if (stopped) return { paths, stopped: true };
     } finally {
       teacher.dispose();
       student.dispose();

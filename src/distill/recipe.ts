@@ -18,12 +18,16 @@ export interface DistillRecipe {
   longHalvingsBelow: number;
   longHalvingFactor: number;
   stageTwoLr: number;
+  /** Fraction of each batch at exactly the ends of the w range. */
+  wEdgeFraction: number;
+  /** Rounds a stage may train for to meet its measured bar (eval/distill-bar.ts); 1: no check. */
+  maxRounds: number;
 }
 
 /** The recipe for distilling the exact teacher of `spec`. */
 export function exactTeacherRecipe(spec: MixtureSpec): DistillRecipe {
   void spec;
-  return { hidden: 64, depth: 2, batchSize: 256, stageOneSteps: 6000, stageOneLr: 1e-3, startSteps: 64, stepsPerHalving: 1000, longHalvingsBelow: 0, longHalvingFactor: 1, stageTwoLr: 1e-4 };
+  return { hidden: 64, depth: 2, batchSize: 256, stageOneSteps: 6000, stageOneLr: 1e-3, startSteps: 64, stepsPerHalving: 1000, longHalvingsBelow: 0, longHalvingFactor: 1, stageTwoLr: 1e-4, maxRounds: 1, wEdgeFraction: 0 };
 }
 
 /** Optimizer steps of the halving that trains the N-step student. */

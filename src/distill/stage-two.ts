@@ -44,12 +44,14 @@ export interface StageTwoLossOptions {
   batchSize: number;
   /** @default "truncated-snr" */
   weighting?: LossWeighting;
+  /** Fraction of examples at exactly wMin or wMax (stage-one.ts sampleW). @default 0 */
+  wEdgeFraction?: number;
 }
 
 /** The loss of one stage-two batch: x ~ data, i ~ U{1..N}, t = i/N, w ~ U[wMin, wMax]. */
 export function stageTwoLoss(o: StageTwoLossOptions, generator: Generator): Tensor {
   const drawT = () => randint(1, o.steps + 1, [o.batchSize], generator).to("float32").div(o.steps);
-  const batch = noisedBatch(o.dataset, o.batchSize, o.range, generator, drawT);
+  const batch = noisedBatch(o.dataset, o.batchSize, o.range, generator, drawT, o.wEdgeFraction);
   const { t, z } = batch;
   const cond = { ...batch.cond, w: batch.w };
   return weightedXLoss(denoiserOf(o.student).denoiser(z, t, cond), stageTwoTarget(o.teacher, z, t, o.steps, cond), t, o.weighting);

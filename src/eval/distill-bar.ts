@@ -1,0 +1,84 @@
+// The quality bar a distillation run on an exact mixture teacher trains to (distill/pipeline.ts
+// QualityBar): measured against the exact teacher's DDIM-1024 map, from noise and labels of a seed
+// of their own (not the pairs a report scores), at every w of the student's range that is checked.
+//   stage one:  the student's DDIM error at the first stage-two teacher's steps (startSteps) at
+//               most floorFraction x the exact teacher's own DDIM error at floorSteps: stage one
+//               is the floor every later student sits on, so it must leave room below the
+//               tightest bar (N = 4 against the teacher's DDIM-16).
+//   stage two:  the N-step student (N <= 4) at most margin x the exact teacher's DDIM error at 4N
+//               steps: the bar of docs/RESULTS.md, with a margin for the scoring pairs differing.
+import type { QualityBar, QualityVerdict } from "../distill/pipeline.js";
+import type { GaussianMixture } from "../diffusion/mixture.js";
+import { denoiserOf } from "../diffusion/parameterization.js";
+import { loadMlpDenoiser } from "../io/load-model.js";
+import { ddimErrorTable, referenceSamples } from "./ddim-error.js";
+
+export interface ExactBarOptions {
+  /** Guidance weights checked. @default [0, 1, 2, 4] (within the run's range) */
+  ws: number[];
+  /** Steps of the first stage-two teacher (stage one is checked there). */
+  startSteps: number;
+  /** @default 16 */
+  floorSteps?: number;
+  /** @default 0.5 */
+  floorFraction?: number;
+  /** Students of at most this many steps are checked against the teacher at 4N. @default 4 */
+  checkedUpTo?: number;
+  /** @default 0.95 */
+  margin?: number;
+  /** Pairs of noise and label. @default 500 */
+  n?: number;
+  /** Seed of those pairs: 1, apart from the reports' 0. @default 1 */
+  seed?: number;
+  /** Rounds per stage at most. @default 3 */
+  maxRounds?: number;
+  onVerdict?: QualityBar["onVerdict"];
+}
+
+/** The bar for a run distilling the exact teacher `mixture` (see the file header). */
+export function exactTeacherBar(mixture: GaussianMixture, o: ExactBarOptions): QualityBar {
+  const n = o.n ?? 500;
+  const seed = o.seed ?? 1;
+  const floorSteps = o.floorSteps ?? 16;
+  const floorFraction = o.floorFraction ?? 0.5;
+  const margin = o.margin ?? 0.95;
+  const checkedUpTo = o.checkedUpTo ?? 4;
+  let references: ReturnType<typeof referenceSamples> | undefined;
+  const teacherError = new Map<string, number>();
+  const refs = () => (references ??= referenceSamples(mixture, o.ws, { n, seed }));
+  // the exact teacher's own DDIM error at `steps`, per w (computed once per step count)
+  const teacherAt = (steps: number): Map<number, number> => {
+    const missing = o.ws.filter((w) => !teacherError.has(`${w}:${steps}`));
+    if (missing.length) {
+      for (const c of ddimErrorTable(mixture, mixture, { ws: missing, steps: [steps], n, seed, references: refs() })) teacherError.set(`${c.w}:${steps}`, c.meanDistance);
+    }
+    return new Map(o.ws.map((w) => [w, teacherError.get(`${w}:${steps}`)!]));
+  };
+  const studentAt = (path: string, steps: number): Map<number, number> => {
+    const model = loadMlpDenoiser(path);
+    try {
+      const cells = ddimErrorTable(denoiserOf(model), mixture, { ws: o.ws, steps: [steps], n, seed, references: refs(), guidance: "input", modelDType: "float32" });
+      return new Map(cells.map((c) => [c.w, c.meanDistance]));
+    } finally {
+      model.dispose();
+    }
+  };
+  const verdict = (student: Map<number, number>, bar: Map<number, number>, factor: number, what: string): QualityVerdict => {
+    const ratios = o.ws.map((w) => student.get(w)! / bar.get(w)!);
+    const met = ratios.every((r) => r <= factor);
+    return { met, summary: `${what}: ${o.ws.map((w, i) => `w=${w} ${ratios[i].toFixed(2)}`).join(", ")} (bar ${factor}) ${met ? "met" : "not met"}` };
+  };
+  return {
+    maxRounds: o.maxRounds ?? 3,
+    onVerdict: o.onVerdict,
+    check(path, steps) {
+      if (steps === null) return verdict(studentAt(path, o.startSteps), teacherAt(floorSteps), floorFraction, `DDIM-${o.startSteps} error / exact teacher's DDIM-${floorSteps}`);
+      if (steps > checkedUpTo) return undefined;
+      return verdict(studentAt(path, steps), teacherAt(4 * steps), margin, `${steps}-step error / exact teacher's DDIM-${4 * steps}`);
+    },
+    dispose() {
+      for (const r of references?.values() ?? []) r.dispose();
+      references = undefined;
+    },
+  };
+}
