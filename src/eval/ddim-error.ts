@@ -64,10 +64,13 @@ export function tableInputs(mixture: GaussianMixture, n: number, seed: number): 
 /**
  * Seed of the noise a stochastic sampler adds to samples whose z came from Generator(seed): not
  * that seed itself, whose first draw is z (the first added noise would then equal z_1, which
- * makes the stochastic 2-step sampler exactly DDIM-2). The convention of `fewstep sample` (batch 0).
+ * makes the stochastic 2-step sampler exactly DDIM-2), nor a small seed such as the reference's
+ * seed + 1 (`fewstep sample`'s seed * 65536 + 1 is 1 at seed 0, which would make the scored noise
+ * the reference's z_1). libtorch's CPU generator keeps only a seed's low 32 bits, so no offset
+ * beyond 2^32 would help.
  */
 export function samplerNoiseSeed(seed: number): number {
-  return seed * 65_536 + 1;
+  return seed * 65_536 + 32_768;
 }
 
 /**
