@@ -57,7 +57,7 @@ export { runStageOne, runStageTwo, stageOnePath, stageTwoPath, type StageOneOpti
 export { distillMetadata, checkDistilledFor, type DistillMetadata, type WRange } from "./distill/metadata.js";
 
 // Evaluation: exact-teacher error tables, FID / IS, the quick start.
-export { ddimErrorTable, referenceSamples, errorTableMarkdown } from "./eval/ddim-error.js";
+export { ddimErrorTable, referenceSamples, noiseFloor, errorTableMarkdown } from "./eval/ddim-error.js";
 export { gaussianStats, frechetDistance, inceptionScore, type GaussianStats } from "./eval/fid.js";
 export { evaluateModel, type EvalModel, type EvaluateOptions, type EvalCell } from "./eval/image-metrics.js";
 export { classifierFeatures, type FeatureNetwork } from "./eval/feature-network.js";

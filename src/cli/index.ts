@@ -18,7 +18,7 @@ Commands:
   grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
   weights       a checkpoint's sampling weights without training state (for shipping)
   export        a checkpoint as an ONNX model (x-hat from z, t, class[, w]) for onnxruntime
-  eval-mixture  error table against the exact mixture teacher's 1024-step DDIM map, with plots
+  eval-mixture  error table against the exact mixture teacher's 1024-step map (DDIM, or the sampler's own limit), with plots
   train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
   eval          FID and IS of image teachers and students across samplers, N and w: table and plots
   eval-merge    one table and set of plots from several eval runs (a sweep split across jobs)

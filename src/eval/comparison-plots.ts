@@ -8,7 +8,7 @@ import { denoiserOf } from "../diffusion/parameterization.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
-import { tableInputs } from "./ddim-error.js";
+import { samplerNoiseSeed, tableInputs } from "./ddim-error.js";
 import { saveScatterPng, type ScatterPanel } from "./scatter-plot.js";
 
 /** One panel beside the reference: a model sampled with `sampler` at `steps`. */
@@ -25,7 +25,7 @@ export interface ComparedSampler {
 export interface ComparisonPlotOptions {
   /** @default 1000 */
   n?: number;
-  /** Seed of noise and labels (and of a stochastic sampler's noise). @default 0 */
+  /** Seed of noise and labels (a stochastic sampler's noise: samplerNoiseSeed(seed)). @default 0 */
   seed?: number;
   /** File name prefix: `<prefix><w>.png`. @default "scatter-w" */
   prefix?: string;
@@ -46,7 +46,7 @@ export function writeComparisonPlots(outDir: string, mixture: GaussianMixture, p
       const labelValues = labels.toNumbers();
       const points = (t: Tensor) => t.to("float64").data() as Float64Array;
       const sample = (p: Omit<ComparedSampler, "title">) =>
-        sampleGuided(p.model, z.to(p.dtype), { sampler: p.sampler, steps: p.steps, w, guidance: p.guidance, cond: { labels }, seed });
+        sampleGuided(p.model, z.to(p.dtype), { sampler: p.sampler, steps: p.steps, w, guidance: p.guidance, cond: { labels }, seed: samplerNoiseSeed(seed) });
       const reference = opts.references?.get(w) ?? sample({ model: mixture, guidance: "teacher", dtype: "float64", steps: 1024, sampler: "ddim" });
       const drawn: ScatterPanel[] = [{ title: "Exact teacher DDIM-1024", points: points(reference), labels: labelValues }];
       for (const p of panels) drawn.push({ title: p.title, points: points(sample(p)), labels: labelValues });

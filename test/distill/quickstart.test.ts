@@ -40,7 +40,17 @@ test("quickstart writes a report with all methods, finite distances and plots", 
       const png = decodePng(readFileSync(join(dir, `scatter-w${w}.png`)));
       assert.ok(png.width > png.height, "panels side by side");
     }
+    // each row's distribution is scored against its own sampler's limit, beside both noise floors
+    assert.match(text, /\| distilled student, stochastic \| 1 \| 1 \| stochastic-1024 \|/);
+    assert.match(text, /\| distilled student, deterministic \| 1 \| 1 \| DDIM-1024 \|/);
+    assert.match(text, /\| noise floor \(two draws of the limit\) \| - \| - \| stochastic-1024 \|/);
     assert.ok(existsSync(join(dir, "report.json")));
+    const json = JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
+    assert.equal(json.n, 40);
+    for (const row of json.rows) assert.equal(row.reference, row.method === "distilled student, stochastic" ? "stochastic" : "ddim", row.method);
+    for (const limit of ["ddim", "stochastic"]) {
+      for (const w of [0, 2]) assert.ok(json.noiseFloor[limit][w] > 0 && Number.isFinite(json.noiseFloor[limit][w]), `noise floor ${limit} w=${w}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
