@@ -2,7 +2,7 @@
 // QualityBar): measured against the exact teacher's DDIM-1024 map, from noise and labels of a seed
 // of their own (not the pairs a report scores), at every w of the student's range that is checked.
 //   stage one:  the student's DDIM error at the first stage-two teacher's steps (startSteps) at
-//               most floorFraction x the exact teacher's own DDIM error at floorSteps: stage one
+//               most floorFraction (0.6) x the exact teacher's own DDIM error at floorSteps: stage one
 //               is the floor every later student sits on, so it must leave room below the
 //               tightest bar (N = 4 against the teacher's DDIM-16).
 //   stage two:  the N-step student (N <= 4) at most margin x the exact teacher's DDIM error at 4N
@@ -20,7 +20,7 @@ export interface ExactBarOptions {
   startSteps: number;
   /** @default 16 */
   floorSteps?: number;
-  /** @default 0.5 */
+  /** @default 0.6 */
   floorFraction?: number;
   /** Students of at most this many steps are checked against the teacher at 4N. @default 4 */
   checkedUpTo?: number;
@@ -35,12 +35,18 @@ export interface ExactBarOptions {
   onVerdict?: QualityBar["onVerdict"];
 }
 
+/** The weights of {0, 1, 2, 4} inside the run's range, or its ends when none is (a single-w run: its w). */
+export function barWeights(range: { wMin: number; wMax: number }): number[] {
+  const inside = [0, 1, 2, 4].filter((w) => w >= range.wMin && w <= range.wMax);
+  return inside.length > 0 ? inside : [...new Set([range.wMin, range.wMax])];
+}
+
 /** The bar for a run distilling the exact teacher `mixture` (see the file header). */
 export function exactTeacherBar(mixture: GaussianMixture, o: ExactBarOptions): QualityBar {
   const n = o.n ?? 500;
   const seed = o.seed ?? 1;
   const floorSteps = o.floorSteps ?? 16;
-  const floorFraction = o.floorFraction ?? 0.5;
+  const floorFraction = o.floorFraction ?? 0.6;
   const margin = o.margin ?? 0.95;
   const checkedUpTo = o.checkedUpTo ?? 4;
   let references: ReturnType<typeof referenceSamples> | undefined;

@@ -13,6 +13,8 @@ import { denoiserOf } from "../diffusion/parameterization.js";
 import type { TrainProgress } from "../diffusion/train-loop.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../distill/pipeline.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
+import { exactTeacherRecipe, stepsForHalving } from "../distill/recipe.js";
+import { barWeights, exactTeacherBar } from "./distill-bar.js";
 import { SLICED_PROJECTIONS, ddimErrorTable, noiseFloor, referenceSamples } from "./ddim-error.js";
 import { writeComparisonPlots, type ComparedSampler } from "./comparison-plots.js";
 
@@ -25,15 +27,17 @@ export interface QuickstartOptions {
   ws?: number[];
   /** Step counts in the report. @default [1, 2, 4, 8, 16] */
   steps?: number[];
-  /** Student width and depth: small, so the whole run fits in minutes on 2 cores. @default 64, 2 */
+  /** Student width and depth. @default the recipe's (distill/recipe.ts exactTeacherRecipe) */
   hidden?: number;
   depth?: number;
-  /** Stage-one steps: 6000 met 11 of the 12 quality cells on ring2d where 3000 met 10 (docs/RESULTS.md). @default 6000 */
+  /** Stage-one steps (of one round). @default the recipe's */
   stageOneSteps?: number;
-  /** Steps of the first stage-two teacher: DDIM-64 of the stage-one student is already within 0.02 of DDIM-1024 on this mixture (exact-teacher table), so halving from 64 loses little. @default 64 */
+  /** Steps of the first stage-two teacher. @default the recipe's */
   startSteps?: number;
-  /** @default 1000 */
+  /** Steps of every halving. @default the recipe's (longer for the last halvings) */
   stepsPerHalving?: number;
+  /** Rounds a stage may train to meet its bar against the exact teacher (eval/distill-bar.ts); 1: no check. @default the recipe's */
+  rounds?: number;
   /** Train and score the single-w baselines. @default true */
   baselines?: boolean;
   /** Budgets of each single-w baseline (half the main run's). @default 1500, 500 */
@@ -69,16 +73,27 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   const log = opts.log ?? ((line: string) => console.error(line));
   const n = opts.n ?? 1000;
   const seed = opts.seed ?? 0;
-  const student = { hidden: opts.hidden ?? 64, depth: opts.depth ?? 2 };
-  const startSteps = opts.startSteps ?? 64;
   const minSteps = Math.min(...stepsList);
   mkdirSync(outDir, { recursive: true });
   const mixtureName = opts.mixture ?? "ring2d";
   const exact = loadMixture(mixtureName);
+  const recipe = exactTeacherRecipe(exact.spec);
+  const student = { hidden: opts.hidden ?? recipe.hidden, depth: opts.depth ?? recipe.depth };
+  const startSteps = opts.startSteps ?? recipe.startSteps;
+  const stepsPerHalving = opts.stepsPerHalving ?? ((N: number) => stepsForHalving(recipe, N));
+  const rounds = opts.rounds ?? recipe.maxRounds;
   const data = new GaussianMixture(exact.spec, { dtype: "float32" });
   const teacher = { kind: "exact" as const, model: exact, name: mixtureName };
   // recorded in every checkpoint, so `fewstep distill stage-two` can continue these runs on the same data
-  const common = { dataset: data, seed, onProgress: opts.onProgress, data: { kind: "mixture" as const, name: mixtureName, spec: exact.spec } };
+  const common = {
+    dataset: data,
+    seed,
+    onProgress: opts.onProgress,
+    data: { kind: "mixture" as const, name: mixtureName, spec: exact.spec },
+    batchSize: recipe.batchSize,
+    wEdgeFraction: recipe.wEdgeFraction,
+  };
+  const verdicts: string[] = [];
   const timings: string[] = [];
   const timed = async (label: string, fn: () => Promise<unknown>) => {
     const t0 = performance.now();
@@ -91,16 +106,31 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   // 1. Distillation for w in [min, max] of the report
   const mainDir = join(outDir, "guided");
   const range = { wMin: Math.min(...ws), wMax: Math.max(...ws) };
-  await timed("stage one (w range)", () => runStageOne({ ...common, teacher, outDir: mainDir, range, steps: opts.stageOneSteps ?? 6000, student }));
-  await timed("stage two (w range)", () =>
-    runStageTwo({ ...common, from: stageOnePath(mainDir), outDir: mainDir, range, startSteps, targetSteps: minSteps, stepsPerHalving: opts.stepsPerHalving ?? 1000 }),
-  );
+  const quality =
+    rounds > 1
+      ? exactTeacherBar(exact, {
+          ws: barWeights(range),
+          startSteps,
+          maxRounds: rounds,
+          onVerdict: (stage, round, v) => {
+            verdicts.push(`${stage}, round ${round + 1}: ${v.summary}`);
+            log(`quickstart: ${verdicts.at(-1)}`);
+          },
+        })
+      : undefined;
+  const main = { ...common, outDir: mainDir, range, quality };
+  try {
+    await timed("stage one (w range)", () => runStageOne({ ...main, teacher, steps: opts.stageOneSteps ?? recipe.stageOneSteps, lr: recipe.stageOneLr, student }));
+    await timed("stage two (w range)", () => runStageTwo({ ...main, from: stageOnePath(mainDir), startSteps, targetSteps: minSteps, stepsPerHalving, lr: recipe.stageTwoLr }));
+  } finally {
+    quality?.dispose?.();
+  }
   // 2. Single-w baselines
   for (const w of opts.baselines === false ? [] : ws) {
     const dir = join(outDir, `single-w${w}`);
     const fixed = { wMin: w, wMax: w };
     await timed(`single-w baseline w=${w}`, async () => {
-      await runStageOne({ ...common, teacher, outDir: dir, range: fixed, steps: opts.baselineStageOneSteps ?? 1500, student });
+      await runStageOne({ ...common, teacher, outDir: dir, range: fixed, steps: opts.baselineStageOneSteps ?? 1500, lr: recipe.stageOneLr, student });
       await runStageTwo({ ...common, from: stageOnePath(dir), outDir: dir, range: fixed, startSteps, targetSteps: minSteps, stepsPerHalving: opts.baselineStepsPerHalving ?? 500 });
     });
   }
@@ -162,7 +192,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   for (const r of [...references.values(), ...stochasticReferences.values()]) r.dispose();
   const seconds = (performance.now() - started) / 1000;
   const reportPath = join(outDir, "report.md");
-  writeFileSync(reportPath, report(rows, ws, timings, plots, seconds, floors, { n, startSteps, student, mixture: mixtureName }));
+  writeFileSync(reportPath, report(rows, ws, timings, plots, seconds, floors, { n, startSteps, student, mixture: mixtureName, verdicts }));
   writeFileSync(
     join(outDir, "report.json"),
     JSON.stringify(
@@ -196,7 +226,7 @@ function writePlots(outDir: string, exact: GaussianMixture, mainDir: string, ws:
   }
 }
 
-function report(rows: Row[], ws: number[], timings: string[], plots: string[], seconds: number, floors: NoiseFloors, facts: { n: number; startSteps: number; student: { hidden: number; depth: number }; mixture: string }): string {
+function report(rows: Row[], ws: number[], timings: string[], plots: string[], seconds: number, floors: NoiseFloors, facts: { n: number; startSteps: number; student: { hidden: number; depth: number }; mixture: string; verdicts: string[] }): string {
   const fmt = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(4));
   const table = (pick: (r: Row) => Map<number, number>) =>
     [
@@ -242,6 +272,13 @@ The noise-floor rows are the sliced W1 (${SLICED_PROJECTIONS} projections) betwe
 each limit at n = ${facts.n}: a score near its floor is as close as n samples can tell.
 
 ${distribution}
+
+## Training to the bar
+
+Each stage of the guided run was judged against the exact teacher (src/eval/distill-bar.ts, its own
+500 pairs of noise and label): a stage below its bar trains another round.
+
+${facts.verdicts.length ? facts.verdicts.map((v) => `- ${v}`).join("\n") : "- (not checked: --rounds 1)"}
 
 ## Plots
 

@@ -15,6 +15,14 @@ const common: FlagSpec[] = [
   { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of every random draw" },
   { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 500, help: "steps between checkpoints" },
   { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's checkpoints" },
+  {
+    name: "rounds",
+    kind: "int",
+    meta: "R",
+    min: 1,
+    help: "mixture data: rounds a stage may train to meet its bar, measured against the exact teacher (1: no check; default: the recipe's, src/distill/recipe.ts)",
+  },
+  { name: "w-edge-fraction", kind: "number", meta: "F", min: 0, max: 1, help: "share of each batch drawn at exactly --w-min or --w-max (default: the recipe's for mixtures, 0 for images)" },
 ];
 
 export const stageOneSpec: CommandSpec = {
@@ -23,9 +31,9 @@ export const stageOneSpec: CommandSpec = {
   usage: "fewstep distill stage-one [--teacher ckpt] [--mixture NAME] [--out-dir DIR] [flags]",
   flags: [
     { name: "teacher", kind: "path", meta: "FILE", help: "a trained teacher checkpoint; without it the exact mixture teacher (student trained from scratch)" },
-    { name: "steps", kind: "int", meta: "N", min: 1, default: 4000, help: "optimizer steps" },
-    { name: "hidden", kind: "int", meta: "H", min: 1, default: 256, help: "student width (exact teacher only; otherwise the teacher's)" },
-    { name: "depth", kind: "int", meta: "D", min: 1, default: 4, help: "student blocks (exact teacher only)" },
+    { name: "steps", kind: "int", meta: "N", min: 1, help: "optimizer steps (default: the recipe's for the exact teacher, 4000 from a trained teacher)" },
+    { name: "hidden", kind: "int", meta: "H", min: 1, help: "student width (exact teacher only, default: the recipe's; otherwise the teacher's)" },
+    { name: "depth", kind: "int", meta: "D", min: 1, help: "student blocks (exact teacher only, default: the recipe's)" },
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data (and, without --teacher, the exact teacher): ring2d, gauss64d or a JSON spec (default ring2d when --data is absent)" },
     { name: "data", kind: "string", meta: "SPEC", help: "image data, as for train-teacher (fashion-mnist, png:DIR, ...); padded or resized to the model's size" },
     { name: "w-min", kind: "number", meta: "W", min: 0, default: 0, help: "smallest guidance weight the student takes" },
@@ -42,9 +50,15 @@ export const stageTwoSpec: CommandSpec = {
   usage: "fewstep distill stage-two [--out-dir DIR] [--from stage-one.safetensors] [flags]",
   flags: [
     { name: "from", kind: "path", meta: "FILE", help: "the stage-one checkpoint (default: <out-dir>/stage-one.safetensors)" },
-    { name: "start-steps", kind: "int", meta: "N0", min: 2, default: 1024, help: "steps of the first teacher; the first student has N0/2" },
+    { name: "start-steps", kind: "int", meta: "N0", min: 2, help: "steps of the first teacher; the first student has N0/2 (default: the recipe's for mixtures, 1024 for images)" },
     { name: "target-steps", kind: "int", meta: "N", min: 1, default: 1, help: "the last student's steps" },
-    { name: "steps-per-halving", kind: "int", meta: "K", min: 1, default: 1000, help: "optimizer steps per halving" },
+    {
+      name: "steps-per-halving",
+      kind: "int",
+      meta: "K",
+      min: 1,
+      help: "optimizer steps per halving, the same for every N (default: the recipe's for mixtures, longer for the last halvings; 1000 for images)",
+    },
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "only to confirm: the run's data comes from the --from checkpoint; a different mixture is an error" },
     { name: "data", kind: "string", meta: "SPEC", help: "only to confirm: the run's image data comes from the --from checkpoint; needed only for checkpoints that do not record it" },
     { name: "w-min", kind: "number", meta: "W", min: 0, help: "only to confirm: the w range comes from the --from checkpoint" },
@@ -159,6 +173,9 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
   }
   const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined, source);
   const { mixture, data, outDir, run } = prepared;
+  const exactTeacher = flags.teacher === undefined && mixture !== null;
+  const recipe = exactTeacher ? (await import("../../distill/recipe.js")).exactTeacherRecipe(mixture.spec) : undefined;
+  const quality = recipe ? await exactBar(flags, mixture!, r, recipe) : undefined;
   try {
     const result = await runStageOne({
       data: source,
@@ -167,10 +184,12 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
       dataset: data,
       outDir,
       range: r,
-      steps: flags.steps as number,
-      student: { hidden: flags.hidden as number, depth: flags.depth as number },
-      batchSize: (flags["batch-size"] as number | undefined) ?? (mixture ? 256 : 64),
-      lr: flags.lr as number | undefined,
+      steps: (flags.steps as number | undefined) ?? recipe?.stageOneSteps ?? 4000,
+      student: { hidden: (flags.hidden as number | undefined) ?? recipe?.hidden, depth: (flags.depth as number | undefined) ?? recipe?.depth },
+      batchSize: (flags["batch-size"] as number | undefined) ?? recipe?.batchSize ?? (mixture ? 256 : 64),
+      lr: (flags.lr as number | undefined) ?? recipe?.stageOneLr,
+      wEdgeFraction: (flags["w-edge-fraction"] as number | undefined) ?? recipe?.wEdgeFraction,
+      quality,
       seed: flags.seed as number,
       resume: flags.resume === true,
       checkpointEvery: flags["checkpoint-every"] as number,
@@ -182,10 +201,24 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
       await writeStageFigures(prepared, [{ steps: null, path: result.path }], [...new Set([r.wMin, r.wMax])]);
     }
   } finally {
+    quality?.dispose?.();
     run.close();
     data.dispose();
     mixture?.dispose();
   }
+}
+
+/** The bar a run on mixture data trains to (eval/distill-bar.ts), logged as each stage is judged; undefined for --rounds 1. */
+async function exactBar(flags: ParsedFlags, mixture: import("../../diffusion/mixture.js").GaussianMixture, r: { wMin: number; wMax: number }, recipe: import("../../distill/recipe.js").DistillRecipe) {
+  const rounds = (flags.rounds as number | undefined) ?? recipe.maxRounds;
+  if (rounds <= 1) return undefined;
+  const { exactTeacherBar, barWeights } = await import("../../eval/distill-bar.js");
+  return exactTeacherBar(mixture, {
+    ws: barWeights(r),
+    startSteps: (flags["start-steps"] as number | undefined) ?? recipe.startSteps,
+    maxRounds: rounds,
+    onVerdict: (stage, round, v) => console.error(`${stage}, round ${round + 1} of at most ${rounds}: ${v.summary}${v.met || round + 1 === rounds ? "" : "; training another round"}`),
+  });
 }
 
 export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
@@ -211,6 +244,10 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   }
   const prepared = await prepare(flags, "stage-two", from, inherited.data);
   const { mixture, data, outDir, run } = prepared;
+  const { exactTeacherRecipe, stepsForHalving } = await import("../../distill/recipe.js");
+  const recipe = mixture ? exactTeacherRecipe(mixture.spec) : undefined;
+  const quality = recipe ? await exactBar(flags, mixture!, r, recipe) : undefined;
+  const perHalving = flags["steps-per-halving"] as number | undefined;
   try {
     const result = await runStageTwo({
       device,
@@ -219,11 +256,13 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
       dataset: data,
       outDir,
       range: r,
-      startSteps: flags["start-steps"] as number,
+      startSteps: (flags["start-steps"] as number | undefined) ?? recipe?.startSteps ?? 1024,
       targetSteps: flags["target-steps"] as number,
-      stepsPerHalving: flags["steps-per-halving"] as number,
-      batchSize: (flags["batch-size"] as number | undefined) ?? (mixture ? 256 : 64),
-      lr: flags.lr as number | undefined,
+      stepsPerHalving: perHalving ?? (recipe ? (N: number) => stepsForHalving(recipe, N) : 1000),
+      batchSize: (flags["batch-size"] as number | undefined) ?? recipe?.batchSize ?? 64,
+      lr: (flags.lr as number | undefined) ?? recipe?.stageTwoLr,
+      wEdgeFraction: (flags["w-edge-fraction"] as number | undefined) ?? recipe?.wEdgeFraction,
+      quality,
       seed: flags.seed as number,
       resume: flags.resume === true,
       checkpointEvery: flags["checkpoint-every"] as number,
@@ -237,6 +276,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
       await writeStageFigures(prepared, shown, [...new Set([r.wMin, r.wMax])]);
     }
   } finally {
+    quality?.dispose?.();
     run.close();
     data.dispose();
     mixture?.dispose();
