@@ -6,7 +6,8 @@
 //   node dist/bench/recipe/run.js --seeds 1,2,3 [--recipe '{"hidden":128}'] [--out runs/recipe]
 // Writes <out>/<seed>/ (checkpoints) and <out>/results.jsonl (one line per mixture), and prints
 // a summary line per mixture. --recipe overrides fields of the default recipe (src/distill/recipe.ts).
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { join } from "node:path";
 import { GaussianMixture } from "../../src/diffusion/mixture.js";
 import { describeMixture, randomMixtureSpec } from "../../src/diffusion/mixture-family.js";
@@ -14,11 +15,11 @@ import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/
 import { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "../../src/distill/recipe.js";
 import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { ddimErrorTable, referenceSamples } from "../../src/eval/ddim-error.js";
-import { exactTeacherBar } from "../../src/eval/distill-bar.js";
+import { barTable, describeCell, exactTeacherBar } from "../../src/eval/distill-bar.js";
 import { loadMlpDenoiser } from "../../src/io/load-model.js";
 import { benchArgs } from "../bench-args.js";
 
-const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n", "stage-one-only"]);
+const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n", "stage-one-only", "reuse-stage-one"]);
 const seeds = (args.text("seeds") ?? "1,2,3").split(",").map(Number);
 const out = args.text("out") ?? "runs/recipe";
 const n = args.int("n", 1000, 10);
@@ -43,7 +44,13 @@ for (const seed of seeds) {
       ? exactTeacherBar(exact, { ws: WS, startSteps: recipe.startSteps, maxRounds: recipe.maxRounds, onVerdict: (stage, round, v) => { verdicts.push(`${stage} round ${round + 1}: ${v.summary}`); console.error(`  seed ${seed} ${verdicts.at(-1)}`); } })
       : undefined;
   const common = { dataset: data, seed: 0, onProgress: null, outDir: dir, range, batchSize: recipe.batchSize, quality, wEdgeFraction: recipe.wEdgeFraction };
-  const one = await runStageOne({ ...common, teacher, steps: recipe.stageOneSteps, student: { hidden: recipe.hidden, depth: recipe.depth }, lr: recipe.stageOneLr });
+  // --reuse-stage-one A,B: a finished stage one of the same seed from an earlier run folder (to compare stage-two settings)
+  const reused = (args.text("reuse-stage-one") ?? "").split(",").filter(Boolean).map((d) => join(d, String(seed), "stage-one.safetensors")).find((p) => existsSync(p) && isFinished(p));
+  if (reused) {
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(reused, stageOnePath(dir));
+  }
+  const one = reused ? { path: stageOnePath(dir) } : await runStageOne({ ...common, teacher, steps: recipe.stageOneSteps, student: { hidden: recipe.hidden, depth: recipe.depth }, lr: recipe.stageOneLr });
   const tOne = (performance.now() - t0) / 1000;
   const references = referenceSamples(exact, WS, { n, seed: 0 });
   const table = (model: Parameters<typeof ddimErrorTable>[0], steps: number[], guidance: "teacher" | "input") =>
@@ -65,15 +72,7 @@ for (const seed of seeds) {
   }
   await runStageTwo({ ...common, from: one.path, startSteps: recipe.startSteps, targetSteps: 1, stepsPerHalving: (N) => stepsForHalving(recipe, N), lr: recipe.stageTwoLr });
   const seconds = (performance.now() - t0) / 1000;
-  const cells: { w: number; N: number; student: number; teacher: number; met: boolean }[] = [];
-  for (const N of NS) {
-    const model = loadMlpDenoiser(stageTwoPath(dir, N));
-    for (const c of table(denoiserOf(model), [N], "input")) {
-      const bar = teacherCells.find((t) => t.w === c.w && t.steps === 4 * N)!.meanDistance;
-      cells.push({ w: c.w, N, student: c.meanDistance, teacher: bar, met: c.meanDistance <= bar });
-    }
-    model.dispose();
-  }
+  const cells = barTable(exact, (N) => stageTwoPath(dir, N), { ws: WS, Ns: NS, n });
   for (const r of references.values()) r.dispose();
   const met = cells.filter((c) => c.met).length;
   const worst = cells.reduce((a, b) => (b.student / b.teacher > a.student / a.teacher ? b : a));
@@ -82,10 +81,19 @@ for (const seed of seeds) {
   const line = { seed, mixture: describeMixture(spec), recipe, met, worst, cells, floor, verdicts, seconds: { stageOne: tOne, total: seconds } };
   appendFileSync(join(out, "results.jsonl"), JSON.stringify(line) + "\n");
   console.log(
-    `seed ${seed} (${describeMixture(spec)}): ${met}/12, worst w=${worst.w} N=${worst.N} ${worst.student.toFixed(4)} vs ${worst.teacher.toFixed(4)} (${((worst.student / worst.teacher - 1) * 100).toFixed(0)}%), ` +
+    `seed ${seed} (${describeMixture(spec)}): ${met}/12, worst ${describeCell(worst)}, ` +
       `misses ${cells.filter((c) => !c.met).map((c) => `w${c.w}N${c.N}:${((c.student / c.teacher - 1) * 100).toFixed(0)}%`).join(" ") || "none"}, ${seconds.toFixed(0)} s (stage one ${tOne.toFixed(0)} s)`,
   );
   exact.dispose();
   data.dispose();
 }
 
+
+function isFinished(path: string): boolean {
+  const c = loadCheckpoint(path);
+  try {
+    return c.metadata.step === c.metadata.steps;
+  } finally {
+    disposeCheckpoint(c);
+  }
+}

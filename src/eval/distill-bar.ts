@@ -88,3 +88,51 @@ export function exactTeacherBar(mixture: GaussianMixture, o: ExactBarOptions): Q
     },
   };
 }
+
+export interface BarCell {
+  w: number;
+  /** The student's steps. */
+  N: number;
+  /** The N-step student's mean distance to the exact teacher's DDIM-1024 map. */
+  student: number;
+  /** The exact teacher's own DDIM error at 4N steps (2 calls per step: 8N calls to the student's N). */
+  teacher: number;
+  met: boolean;
+}
+
+/**
+ * The quality bar of docs/RESULTS.md, scored: for each w and N, the distilled student at N steps
+ * (`studentPath(N)`) against the exact teacher's DDIM at 4N steps, both as mean distance to the
+ * exact teacher's DDIM-1024 samples from the same n pairs of noise and label (seed 0: the
+ * reports' pairs, not the bar's training-time checks).
+ */
+export function barTable(mixture: GaussianMixture, studentPath: (N: number) => string, o: { ws?: number[]; Ns?: number[]; n?: number; seed?: number } = {}): BarCell[] {
+  const ws = o.ws ?? [0, 1, 2, 4];
+  const Ns = o.Ns ?? [1, 2, 4];
+  const n = o.n ?? 1000;
+  const seed = o.seed ?? 0;
+  const references = referenceSamples(mixture, ws, { n, seed });
+  try {
+    const teacher = ddimErrorTable(mixture, mixture, { ws, steps: Ns.map((N) => 4 * N), n, seed, references });
+    const cells: BarCell[] = [];
+    for (const N of Ns) {
+      const model = loadMlpDenoiser(studentPath(N));
+      try {
+        for (const c of ddimErrorTable(denoiserOf(model), mixture, { ws, steps: [N], n, seed, references, guidance: "input", modelDType: "float32" })) {
+          const bar = teacher.find((t) => t.w === c.w && t.steps === 4 * N)!.meanDistance;
+          cells.push({ w: c.w, N, student: c.meanDistance, teacher: bar, met: c.meanDistance <= bar });
+        }
+      } finally {
+        model.dispose();
+      }
+    }
+    return cells;
+  } finally {
+    for (const r of references.values()) r.dispose();
+  }
+}
+
+/** "w=0 N=1 0.2390 vs 0.2942 (-19%)": a cell for logs and tables. */
+export function describeCell(c: BarCell): string {
+  return `w=${c.w} N=${c.N} ${c.student.toFixed(4)} vs ${c.teacher.toFixed(4)} (${c.student >= c.teacher ? "+" : ""}${((c.student / c.teacher - 1) * 100).toFixed(0)}%)`;
+}
