@@ -1,5 +1,6 @@
 // A stage killed with SIGKILL (no chance to save) resumes from its last checkpoint with
 // `--resume yes`, and ends with exactly the weights of an uninterrupted run (CPU, same seed).
+// One round (--rounds 1): resuming across rounds is test/distill/rounds.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -10,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 
 const bin = fileURLToPath(new URL("../../../bin/fewstep.js", import.meta.url));
-const args = (dir: string) => ["distill", "stage-one", "--mixture", "ring2d", "--steps", "3000", "--hidden", "16", "--depth", "1", "--batch-size", "16", "--checkpoint-every", "50", "--out-dir", dir];
+const args = (dir: string) => ["distill", "stage-one", "--mixture", "ring2d", "--steps", "3000", "--hidden", "16", "--depth", "1", "--batch-size", "16", "--checkpoint-every", "50", "--rounds", "1", "--out-dir", dir];
 const env = { ...process.env, FEWSTEP_THREADS: "1" };
 
 test("kill -9 during stage one, then --resume yes: the same final weights as an uninterrupted run", async () => {

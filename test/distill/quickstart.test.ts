@@ -36,6 +36,9 @@ test("quickstart writes a report with all methods, finite distances and plots", 
     const text = readFileSync(reportPath, "utf8");
     assert.match(text, /\| distilled student, stochastic \| 1 \| 1 \|/);
     assert.match(text, /\| teacher DDIM \| 2 \| 4 \|/);
+    // the stages were judged against the exact teacher (rounds to the bar, the recipe's default)
+    assert.match(text, /## Training to the bar[\s\S]*- stage one, round 1: DDIM-4 error \/ exact teacher's DDIM-16: w=0 \d+\.\d+, w=1 \d+\.\d+, w=2 \d+\.\d+ \(bar 0\.6\) (met|not met)/);
+    assert.match(text, /- stage two N=1, round 1: 1-step error \/ exact teacher's DDIM-4: w=0/);
     for (const w of [0, 2]) {
       const png = decodePng(readFileSync(join(dir, `scatter-w${w}.png`)));
       assert.ok(png.width > png.height, "panels side by side");
