@@ -43,6 +43,7 @@ export { guided, dropCond } from "./diffusion/guidance.js";
 export { ddimStep, sampleDdim, sampleDdpm, sampleStochastic, renoiseVariance, type SampleOptions, type StepCallback } from "./diffusion/samplers/index.js";
 export { sampleGuided, SAMPLERS, type SamplerName, type GuidedSampleOptions } from "./diffusion/sample.js";
 export { GaussianMixture, loadMixture } from "./diffusion/mixture.js";
+export { randomMixtureSpec, describeMixture, DEFAULT_FAMILY, type MixtureFamily } from "./diffusion/mixture-family.js";
 export type { ConditionedDataset, LabeledDataset } from "./diffusion/dataset.js";
 export { ImageTensorDataset } from "./diffusion/image-dataset.js";
 export { trainTeacher, TEACHER_DEFAULTS, type TrainTeacherOptions, type TrainTeacherResult } from "./diffusion/train-teacher.js";
@@ -53,11 +54,23 @@ export { progressPrinter, type TrainProgress } from "./diffusion/train-loop.js";
 // Guided distillation: stage one (w as an input), stage two (progressive halving), their metadata.
 export { stageOneLoss, sampleW } from "./distill/stage-one.js";
 export { stageTwoLoss, stageTwoTarget } from "./distill/stage-two.js";
-export { runStageOne, runStageTwo, stageOnePath, stageTwoPath, type StageOneOptions, type StageTwoOptions, type StageOneTeacher } from "./distill/pipeline.js";
+export {
+  runStageOne,
+  runStageTwo,
+  stageOnePath,
+  stageTwoPath,
+  type StageOneOptions,
+  type StageTwoOptions,
+  type StageOneTeacher,
+  type QualityBar,
+  type QualityVerdict,
+} from "./distill/pipeline.js";
+export { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "./distill/recipe.js";
 export { distillMetadata, checkDistilledFor, type DistillMetadata, type WRange } from "./distill/metadata.js";
 
 // Evaluation: exact-teacher error tables, FID / IS, the quick start.
 export { ddimErrorTable, referenceSamples, noiseFloor, errorTableMarkdown } from "./eval/ddim-error.js";
+export { exactTeacherBar, barTable, barWeights, describeCell, type BarCell } from "./eval/distill-bar.js";
 export { gaussianStats, frechetDistance, inceptionScore, type GaussianStats } from "./eval/fid.js";
 export { evaluateModel, type EvalModel, type EvaluateOptions, type EvalCell } from "./eval/image-metrics.js";
 export { classifierFeatures, type FeatureNetwork } from "./eval/feature-network.js";
