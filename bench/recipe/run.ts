@@ -6,7 +6,7 @@
 //   node dist/bench/recipe/run.js --seeds 1,2,3 [--recipe '{"hidden":128}'] [--out runs/recipe]
 // Writes <out>/<seed>/ (checkpoints) and <out>/results.jsonl (one line per mixture), and prints
 // a summary line per mixture. --recipe overrides fields of the default recipe (src/distill/recipe.ts).
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { join } from "node:path";
 import { GaussianMixture } from "../../src/diffusion/mixture.js";
@@ -15,11 +15,11 @@ import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/
 import { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "../../src/distill/recipe.js";
 import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { ddimErrorTable, referenceSamples } from "../../src/eval/ddim-error.js";
-import { barTable, describeCell, exactTeacherBar } from "../../src/eval/distill-bar.js";
+import { barTable, describeCell, exactTeacherBar, type BarCell } from "../../src/eval/distill-bar.js";
 import { loadMlpDenoiser } from "../../src/io/load-model.js";
 import { benchArgs } from "../bench-args.js";
 
-const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n", "stage-one-only", "reuse-stage-one"]);
+const args = benchArgs("bench/recipe", ["seeds", "recipe", "out", "n", "stage-one-only", "reuse-stage-one", "summary"]);
 const seeds = (args.text("seeds") ?? "1,2,3").split(",").map(Number);
 const out = args.text("out") ?? "runs/recipe";
 const n = args.int("n", 1000, 10);
@@ -27,6 +27,10 @@ const overrides = JSON.parse(args.text("recipe") ?? "{}") as Partial<DistillReci
 const WS = [0, 1, 2, 4];
 const NS = [1, 2, 4];
 mkdirSync(out, { recursive: true });
+if (args.has("summary")) {
+  printSummary(join(out, "results.jsonl"), seeds);
+  process.exit(0);
+}
 
 for (const seed of seeds) {
   const spec = randomMixtureSpec(seed);
@@ -95,5 +99,23 @@ function isFinished(path: string): boolean {
     return c.metadata.step === c.metadata.steps;
   } finally {
     disposeCheckpoint(c);
+  }
+}
+
+/** --summary: the Markdown table of docs/RESULTS.md from results.jsonl (the newest line per seed among --seeds). */
+function printSummary(path: string, wanted: number[]): void {
+  type Line = { seed: number; mixture: string; met: number; worst: BarCell; cells: BarCell[]; verdicts: string[]; seconds: { total: number } };
+  const lines = new Map<number, Line>();
+  for (const text of readFileSync(path, "utf8").split("\n").filter(Boolean)) {
+    const line = JSON.parse(text) as Line;
+    if (wanted.includes(line.seed)) lines.set(line.seed, line);
+  }
+  console.log("| seed | mixture | cells met | worst cell: student vs teacher DDIM-4N | extra rounds | time |");
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const seed of wanted) {
+    const l = lines.get(seed);
+    if (!l) continue;
+    const extra = l.verdicts.filter((v) => / round [2-9]/.test(v)).map((v) => v.split(":")[0].replace(/ round /, " r")).join(", ") || "none";
+    console.log(`| ${seed} | ${l.mixture} | ${l.met}/12 | ${describeCell(l.worst)} | ${extra} | ${l.seconds.total.toFixed(0)} s |`);
   }
 }

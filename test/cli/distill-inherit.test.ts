@@ -1,6 +1,7 @@
 // `fewstep distill stage-two` continues the run it is given: the data (here a 3-D mixture that is
 // not built in) and the w range come from the stage-one checkpoint, a flag that contradicts them
-// is one error naming both values, and its --help names only what it takes.
+// is one error naming both values, and its --help names only what it takes. eval-mixture, given
+// such a student, scores it against that same mixture.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -48,6 +49,16 @@ test("distill stage-two inherits the run's data and w range and refuses a contra
     } finally {
       disposeCheckpoint(checkpoint);
     }
+
+    // eval-mixture scores a student against the mixture it records (3-D here: ring2d, the old
+    // default, would not even fit), and refuses another one naming both
+    const evalArgs = ["eval-mixture", "--model", join(out, "student-N2.safetensors"), "--steps", "2", "--ws", "0,2", "--n", "20"];
+    const scored = fewstep(...evalArgs);
+    assert.equal(scored.status, 0, scored.stderr);
+    assert.match(scored.stderr, /on .*mix3d\.json/);
+    const wrongEval = fewstep(...evalArgs, "--mixture", "ring2d");
+    assert.equal(wrongEval.status, 1);
+    assert.match(wrongEval.stderr, /--mixture ring2d: .*student-N2\.safetensors was distilled on --mixture .*mix3d\.json; leave --mixture out/);
 
     const help = fewstep("distill", "stage-two", "--help");
     assert.equal(help.status, 0);

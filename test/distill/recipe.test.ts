@@ -21,7 +21,9 @@ import { stageTwoPath } from "../../src/distill/pipeline.js";
 import { barTable, describeCell } from "../../src/eval/distill-bar.js";
 
 const bin = fileURLToPath(new URL("../../../bin/fewstep.js", import.meta.url));
-const fewstep = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+// one thread: the same arithmetic on any machine, so the cells do not move with the core count
+const env = { ...process.env, FEWSTEP_THREADS: "1", OPENBLAS_NUM_THREADS: "1" };
+const fewstep = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env });
 
 test("the default recipe meets all 12 cells of the bar on an unseen random mixture", { timeout: 30 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fewstep-recipe-"));

@@ -14,7 +14,7 @@ export const evalMixtureSpec: CommandSpec = {
   summary: "error table of a sampler/model against the exact mixture teacher's 1024-step map (DDIM, or the sampler's own limit)",
   usage: "fewstep eval-mixture --mixture NAME|spec.json [--model ckpt] [flags]",
   flags: [
-    { name: "mixture", kind: "string", meta: "NAME|FILE", default: "ring2d", help: "the exact teacher: built-in ring2d, gauss64d, or a JSON spec" },
+    { name: "mixture", kind: "string", meta: "NAME|FILE", help: "the exact teacher: built-in ring2d, gauss64d, or a JSON spec (default: the mixture a distilled --model records, else ring2d; a different one is an error)" },
     { name: "model", kind: "path", meta: "FILE", help: "score a trained model (with --sampler) instead of the exact teacher" },
     { name: "ws", kind: "numbers", meta: "W,W", min: 0, default: "0,1,4", help: "guidance weights" },
     { name: "steps", kind: "numbers", meta: "N,N", min: 1, max: MAX_SAMPLING_STEPS, default: "1,2,4,8,16,64,256", help: "step counts" },
@@ -38,7 +38,7 @@ export const evalMixtureSpec: CommandSpec = {
 };
 
 export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
-  const { loadMixture } = await import("../../diffusion/mixture.js");
+  const { GaussianMixture, loadMixture } = await import("../../diffusion/mixture.js");
   const { ddimErrorTable, errorTableMarkdown, noiseFloor, referenceSamples } = await import("../../eval/ddim-error.js");
   const { loadModelForSampling } = await import("../model-loading.js");
   const parseList = (value: unknown): number[] => (Array.isArray(value) ? value : String(value).split(",").map(Number));
@@ -47,7 +47,11 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
     if (!Number.isInteger(s)) throw new FewstepError(`--steps: ${s} is not an integer`);
     return s;
   });
-  const mixture = loadMixture(flags.mixture as string);
+  // a distilled student is scored against the mixture it was distilled on (recorded in its checkpoint)
+  const recorded = flags.model !== undefined ? await recordedMixture(flags.model as string, flags.mixture as string | undefined) : undefined;
+  if (recorded) flags = { ...flags, mixture: recorded.name };
+  const mixture = recorded ? new GaussianMixture(recorded.spec) : loadMixture((flags.mixture as string | undefined) ?? "ring2d");
+  if (flags.mixture === undefined) flags = { ...flags, mixture: "ring2d" };
   const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: ws, steps }) : undefined;
   if (source && source.exampleShape.join() !== String(mixture.dim)) throw new FewstepError(`--model takes examples of shape [${source.exampleShape}] but --mixture ${flags.mixture} has ${mixture.dim}`);
   const outDir = flags["out-dir"] as string | undefined;
@@ -117,3 +121,26 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
 
 /** The command as `fewstep` registers it. */
 export const command: Command = { spec: evalMixtureSpec, run: runEvalMixture };
+
+/**
+ * The mixture a distilled checkpoint records (metadata.distill.data), checked against --mixture
+ * when both are there; undefined for a checkpoint that records none (a teacher, an older student).
+ */
+async function recordedMixture(modelPath: string, given: string | undefined): Promise<{ name: string; spec: import("../../diffusion/mixture.js").MixtureSpec } | undefined> {
+  const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
+  const { distillMetadata } = await import("../../distill/metadata.js");
+  const checkpoint = loadCheckpoint(modelPath);
+  const distill = distillMetadata(checkpoint.metadata);
+  disposeCheckpoint(checkpoint);
+  if (!distill?.data) return undefined;
+  if (distill.data.kind !== "mixture") throw new FewstepError(`--model ${modelPath} was distilled on image data (--data ${distill.data.spec}); eval-mixture scores vector models against a mixture's exact teacher`);
+  const recorded = distill.data;
+  if (given !== undefined) {
+    const { loadMixture } = await import("../../diffusion/mixture.js");
+    const m = loadMixture(given);
+    const same = JSON.stringify(m.spec) === JSON.stringify(recorded.spec);
+    m.dispose();
+    if (!same) throw new FewstepError(`--mixture ${given}: ${modelPath} was distilled on --mixture ${recorded.name}; leave --mixture out to score it against the exact teacher of its own data`);
+  }
+  return { name: recorded.name, spec: recorded.spec };
+}
