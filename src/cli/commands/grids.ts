@@ -10,7 +10,7 @@ export const gridsSpec: CommandSpec = {
   summary: "image grids: the guided teacher's DDIM at several N next to the distilled students, same noise, one PNG per w",
   usage: "fewstep grids --teacher teacher.safetensors --run DIR [--out-dir DIR] [flags]",
   flags: [
-    { name: "teacher", kind: "path", meta: "FILE", help: "the image teacher checkpoint (required)" },
+    { name: "teacher", kind: "path", meta: "FILE", help: "the image teacher checkpoint (default: the one the run's stage-one.safetensors records; a different one is an error)" },
     { name: "run", kind: "path", meta: "DIR", help: "folder with the stage-two students student-N<N>.safetensors (required)" },
     { name: "out-dir", kind: "path", meta: "DIR", help: "where compare-w<w>.png go (default: --run)" },
     { name: "ws", kind: "numbers", meta: "W,...", default: "0,1,2,4", help: "guidance weights, one PNG each" },
@@ -24,8 +24,8 @@ export const gridsSpec: CommandSpec = {
 };
 
 export async function runGrids(flags: ParsedFlags): Promise<void> {
-  if (flags.teacher === undefined) throw new FewstepError("--teacher is required: the image teacher checkpoint");
   if (flags.run === undefined) throw new FewstepError("--run is required: the folder with student-N<N>.safetensors");
+  flags = { ...flags, teacher: await runTeacher(flags.run as string, flags.teacher as string | undefined) };
   for (const [flag, list] of [["teacher-steps", flags["teacher-steps"]], ["student-steps", flags["student-steps"]]] as const) {
     const bad = (list as number[]).find((n) => !Number.isInteger(n) || n < 1);
     if (bad !== undefined) throw new FewstepError(`--${flag}: ${bad} is not a positive integer`);
@@ -47,6 +47,35 @@ export async function runGrids(flags: ParsedFlags): Promise<void> {
     onRow: (label, w) => console.error(`grids: w=${w} ${label} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
   });
   console.error(`fewstep grids: wrote ${paths.join(", ")}`);
+}
+
+/**
+ * The teacher of the run: the one its stage-one checkpoint records (metadata.distill.teacher),
+ * which --teacher may only confirm (the same file); --teacher alone for a run without one.
+ */
+async function runTeacher(runDir: string, given: string | undefined): Promise<string> {
+  const { realpathSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const stageOne = join(runDir, "stage-one.safetensors");
+  let recorded: string | undefined;
+  if (existsSync(stageOne)) {
+    const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
+    const { distillMetadata } = await import("../../distill/metadata.js");
+    const checkpoint = loadCheckpoint(stageOne);
+    const teacher = distillMetadata(checkpoint.metadata)?.teacher;
+    disposeCheckpoint(checkpoint);
+    if (teacher?.startsWith("exact:")) throw new FewstepError(`--run ${runDir} was distilled from the exact teacher of a mixture (${teacher}); grids draws image runs: use eval-mixture for it`);
+    recorded = teacher;
+  }
+  const usable = recorded !== undefined && existsSync(recorded);
+  if (given === undefined) {
+    if (usable) return recorded!;
+    throw new FewstepError(`--teacher is required: ${recorded ? `the run's stage one records ${recorded}, which does not exist here; pass the image teacher checkpoint` : `${stageOne} is not there to say which teacher the run has; pass the image teacher checkpoint`}`);
+  }
+  if (usable && existsSync(given) && realpathSync(given) !== realpathSync(recorded!)) {
+    throw new FewstepError(`--teacher ${given}: the run ${runDir} was distilled from ${recorded}; leave --teacher out to use it`);
+  }
+  return given;
 }
 
 /** Class names a teacher checkpoint saved from its data (metadata.dataset.classNames), if any. */
