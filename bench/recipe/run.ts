@@ -104,7 +104,7 @@ function isFinished(path: string): boolean {
 
 /** --summary: the Markdown table of docs/RESULTS.md from results.jsonl (the newest line per seed among --seeds). */
 function printSummary(path: string, wanted: number[]): void {
-  type Line = { seed: number; mixture: string; met: number; worst: BarCell; cells: BarCell[]; verdicts: string[]; seconds: { total: number } };
+  type Line = { seed: number; mixture: string; met: number; worst: BarCell; cells: BarCell[]; verdicts?: string[]; seconds: { total: number } };
   const lines = new Map<number, Line>();
   for (const text of readFileSync(path, "utf8").split("\n").filter(Boolean)) {
     const line = JSON.parse(text) as Line;
@@ -115,7 +115,7 @@ function printSummary(path: string, wanted: number[]): void {
   for (const seed of wanted) {
     const l = lines.get(seed);
     if (!l) continue;
-    const extra = l.verdicts.filter((v) => / round [2-9]/.test(v)).map((v) => v.split(":")[0].replace(/ round /, " r")).join(", ") || "none";
+    const extra = (l.verdicts ?? []).filter((v) => / round [2-9]/.test(v)).map((v) => v.split(":")[0].replace(/ round /, " r")).join(", ") || "none";
     console.log(`| ${seed} | ${l.mixture} | ${l.met}/12 | ${describeCell(l.worst)} | ${extra} | ${l.seconds.total.toFixed(0)} s |`);
   }
 }

@@ -5,7 +5,7 @@
 // checkpoint refuse a w or N it was not distilled for (metadata.ts).
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type Device, type Tensor } from "../engine/index.js";
+import { ConfigError, type Device, type Generator, type Tensor } from "../engine/index.js";
 import type { CondDenoiser } from "../diffusion/denoiser.js";
 import type { ConditionedDataset } from "../diffusion/dataset.js";
 import { denoiserOf } from "../diffusion/parameterization.js";
@@ -119,27 +119,16 @@ export async function runStageOne(o: StageOneOptions): Promise<{ path: string; s
   try {
     if (teacher) checkDataFits(o.dataset, teacher, (o.teacher as { path: string }).path);
     const stopped = await trainInRounds({
+      run: o,
       path,
-      stage: "stage one",
+      label: "stage one",
       steps: null,
-      quality: o.quality,
-      resume: o.resume ?? false,
-      loadWeights: (weights) => student.loadWeights(weights),
-      round: (round, resume) =>
-        distillLoop({
-          student,
-          loss: (generator) => stageOneLoss({ teacher: guidedTeacher, teacherDType, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
-          steps: o.steps,
-          lr: lr / 2 ** round,
-          seed: (o.seed ?? 0) + ROUND_SEED_STRIDE * round,
-          metadata: { distill: { ...meta, ...(round > 0 ? { round } : {}) } },
-          checkpointPath: path,
-          checkpointEvery: o.checkpointEvery,
-          progressEvery: o.progressEvery,
-          resume,
-          onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: round > 0 ? `stage one (round ${round + 1})` : "stage one" }),
-          signal: o.signal,
-        }),
+      student,
+      loss: (generator) => stageOneLoss({ teacher: guidedTeacher, teacherDType, student, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
+      loopSteps: o.steps,
+      lr,
+      seed: o.seed ?? 0,
+      meta,
     });
     return { path, stopped };
   } finally {
@@ -157,62 +146,84 @@ const ROUND_SEED_STRIDE = 1_000_003;
  * the rounds go on from there. Returns whether it was stopped (Ctrl-C).
  */
 async function trainInRounds(o: {
+  run: Common;
   path: string;
-  stage: string;
+  /** "stage one", "stage two N=4": for progress and verdicts. */
+  label: string;
+  /** The student's N (null: stage one), as the bar is asked. */
   steps: number | null;
-  quality?: QualityBar;
-  resume: boolean;
-  loadWeights: (weights: Map<string, Tensor>) => void;
-  round: (round: number, resume: boolean) => Promise<{ stopped: boolean }>;
+  student: DenoiserModel;
+  loss: (generator: Generator) => Tensor;
+  /** Optimizer steps of one round, its starting lr (halved each round) and data seed. */
+  loopSteps: number;
+  lr: number;
+  seed: number;
+  meta: DistillMetadata;
 }): Promise<boolean> {
-  const maxRounds = o.quality?.maxRounds ?? 3;
+  const { run } = o;
+  const maxRounds = run.quality?.maxRounds ?? 3;
+  const train = (round: number, resume: boolean) =>
+    distillLoop({
+      student: o.student,
+      loss: o.loss,
+      steps: o.loopSteps,
+      lr: o.lr / 2 ** round,
+      seed: o.seed + ROUND_SEED_STRIDE * round,
+      metadata: { distill: { ...o.meta, ...(round > 0 ? { round } : {}) } },
+      checkpointPath: o.path,
+      checkpointEvery: run.checkpointEvery,
+      progressEvery: run.progressEvery,
+      resume,
+      onProgress: run.onProgress === null ? null : (p) => run.onProgress?.({ ...p, stage: round > 0 ? `${o.label} (round ${round + 1})` : o.label }),
+      signal: run.signal,
+    });
+  const judge = (round: number): boolean => {
+    const verdict = run.quality?.check(o.path, o.steps);
+    if (!verdict) return true;
+    run.quality?.onVerdict?.(o.label, round, verdict);
+    return verdict.met;
+  };
   let round = 0;
-  let resume = o.resume && existsSync(o.path);
+  let resume = (run.resume ?? false) && existsSync(o.path);
   if (resume) {
     const saved = savedRound(o.path);
     round = saved.round;
     if (saved.complete) {
-      if (!o.quality) return false;
-      o.loadWeights(saved.weights());
+      if (!run.quality) return false;
+      loadSavedWeights(o.path, o.student);
       resume = false;
-      if (judge(o, round)) return false;
+      if (judge(round)) return false;
       round += 1;
     }
   }
   for (; round < maxRounds; round++) {
-    const result = await o.round(round, resume);
+    const result = await train(round, resume);
     resume = false;
     if (result.stopped) return true;
-    if (!o.quality || judge(o, round)) return false;
+    if (!run.quality || judge(round)) return false;
   }
   return false;
 }
 
-/** The bar's verdict on the stage's checkpoint (true when met or not checked; false asks for another round). */
-function judge(o: { path: string; stage: string; steps: number | null; quality?: QualityBar }, round: number): boolean {
-  const verdict = o.quality?.check(o.path, o.steps);
-  if (!verdict) return true;
-  o.quality?.onVerdict?.(o.stage, round, verdict);
-  return verdict.met;
+/** The round a checkpoint was written in, and whether that round finished. */
+function savedRound(path: string): { round: number; complete: boolean } {
+  const checkpoint = loadCheckpoint(path);
+  try {
+    const { step, steps, distill } = checkpoint.metadata as { step?: number; steps?: number; distill?: { round?: number } };
+    return { round: typeof distill?.round === "number" ? distill.round : 0, complete: typeof step === "number" && step === steps };
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
 }
 
-/** The round a checkpoint was written in, whether it finished, and its weights (read on demand). */
-function savedRound(path: string): { round: number; complete: boolean; weights: () => Map<string, Tensor> } {
+/** Loads a finished round's weights into the student. */
+function loadSavedWeights(path: string, student: DenoiserModel): void {
   const checkpoint = loadCheckpoint(path);
-  const { step, steps, distill } = checkpoint.metadata as { step?: number; steps?: number; distill?: { round?: number } };
-  const round = typeof distill?.round === "number" ? distill.round : 0;
-  const complete = typeof step === "number" && step === steps;
-  return {
-    round,
-    complete,
-    weights: () => {
-      try {
-        return new Map([...checkpoint.params].map(([k, v]) => [k, v.clone()]));
-      } finally {
-        disposeCheckpoint(checkpoint);
-      }
-    },
-  };
+  try {
+    student.loadWeights(checkpoint.params);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
 }
 
 export interface StageTwoOptions extends Common {
@@ -256,31 +267,19 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
       throw err;
     }
     const meta: DistillMetadata = { stage: "two", steps, ...o.range, teacher: teacherPath, ...(o.data ? { data: o.data } : {}) };
-    const lr = o.lr ?? 1e-4;
     try {
       const stopped = await trainInRounds({
+        run: o,
         path,
-        stage: `stage two N=${steps}`,
+        label: `stage two N=${steps}`,
         steps,
-        quality: o.quality,
-        resume: o.resume ?? false,
-        loadWeights: (weights) => student.loadWeights(weights),
-        round: (round, resume) =>
-          distillLoop({
-            student,
-            loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
-            steps: typeof o.stepsPerHalving === "number" ? o.stepsPerHalving : o.stepsPerHalving(steps),
-            lr: lr / 2 ** round,
-            // each halving (and round) its own stream, so a resumed halving does not depend on earlier ones' draws
-            seed: (o.seed ?? 0) + steps + ROUND_SEED_STRIDE * round,
-            metadata: { distill: { ...meta, ...(round > 0 ? { round } : {}) } },
-            checkpointPath: path,
-            checkpointEvery: o.checkpointEvery,
-            progressEvery: o.progressEvery,
-            resume,
-            onProgress: o.onProgress === null ? null : (p) => o.onProgress?.({ ...p, stage: round > 0 ? `stage two N=${steps} (round ${round + 1})` : `stage two N=${steps}` }),
-            signal: o.signal,
-          }),
+        student,
+        loss: (generator) => stageTwoLoss({ teacher: denoiserOf(teacher).denoiser, student, steps, dataset: o.dataset, range: o.range, batchSize: o.batchSize ?? 256, wEdgeFraction: o.wEdgeFraction }, generator),
+        loopSteps: typeof o.stepsPerHalving === "number" ? o.stepsPerHalving : o.stepsPerHalving(steps),
+        lr: o.lr ?? 1e-4,
+        // each halving its own stream, so a resumed halving does not depend on earlier ones' draws
+        seed: (o.seed ?? 0) + steps,
+        meta,
       });
       if (stopped) return { paths, stopped: true };
     } finally {
