@@ -11,7 +11,7 @@ const common: FlagSpec[] = [
   DEVICE_FLAG,
   { name: "out-dir", kind: "path", meta: "DIR", default: "runs/distill", help: "run folder for checkpoints, config.json and log.jsonl" },
   { name: "batch-size", kind: "int", meta: "B", min: 1, help: "examples per step (default 256 for a mixture, 64 for images)" },
-  { name: "lr", kind: "number", meta: "LR", min: 0, help: "starting learning rate, annealed linearly to 0 (default: 1e-4; 1e-3 for a stage-one student trained from scratch)" },
+  { name: "lr", kind: "number", meta: "LR", min: 0, help: "starting learning rate, annealed linearly to 0 (default: the recipe's on a mixture: 2e-3 for stage one from the exact teacher, 1e-3 for stage two; otherwise 1e-4)" },
   { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of every random draw" },
   { name: "checkpoint-every", kind: "int", meta: "K", min: 0, default: 500, help: "steps between checkpoints" },
   { name: "resume", kind: "boolean", default: false, help: "continue from the run folder's checkpoints" },
