@@ -1,11 +1,17 @@
 // bench/recipe: the distillation recipe on a family of random mixtures (src/diffusion/mixture-family.ts).
 // For each seed: the mixture's exact teacher, stage one (w ~ U[0, 4]) and stage two from the
-// recipe down to 1 step, then the quality bar of docs/RESULTS.md: for w in {0, 1, 2, 4} and
-// N in {1, 2, 4}, the distilled student's N-step DDIM error to the exact teacher's DDIM-1024 map
-// against the exact teacher's own DDIM error at 4N steps (n pairs of noise and label).
-//   node dist/bench/recipe/run.js --seeds 1,2,3 [--recipe '{"hidden":128}'] [--out runs/recipe]
-// Writes <out>/<seed>/ (checkpoints) and <out>/results.jsonl (one line per mixture), and prints
-// a summary line per mixture. --recipe overrides fields of the default recipe (src/distill/recipe.ts).
+// recipe down to 1 step, with rounds to the bar (eval/distill-bar.ts) when the recipe has them,
+// then the quality bar of docs/RESULTS.md (eval/distill-bar.ts barTable): for w in {0, 1, 2, 4}
+// and N in {1, 2, 4}, the distilled student's N-step DDIM error to the exact teacher's DDIM-1024
+// map against the exact teacher's own DDIM error at 4N steps (n pairs of noise and label).
+//   OPENBLAS_NUM_THREADS=1 FEWSTEP_THREADS=1 node dist/bench/recipe/run.js --seeds 1,2,3 [--out runs/recipe]
+//     --recipe '{"hidden":256}'   overrides fields of the default recipe (src/distill/recipe.ts)
+//     --stage-one-only           stops after stage one and prints its DDIM-<startSteps> error over
+//                                the exact teacher's DDIM-16 error per w (stage-one.jsonl)
+//     --reuse-stage-one A,B      copies a finished stage one of the same seed from run folder A or B
+//     --summary                  prints the Markdown table of results.jsonl for --seeds, and exits
+// Writes <out>/<seed>/ (checkpoints), <out>/<seed>.json (the spec) and <out>/results.jsonl (one
+// line per mixture: cells, worst cell, the rounds' verdicts, times).
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { join } from "node:path";
