@@ -13,11 +13,10 @@
 // Writes <out>/<seed>/ (checkpoints), <out>/<seed>.json (the spec) and <out>/results.jsonl (one
 // line per mixture: cells, worst cell, the rounds' verdicts, times).
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { join } from "node:path";
 import { GaussianMixture } from "../../src/diffusion/mixture.js";
 import { describeMixture, randomMixtureSpec } from "../../src/diffusion/mixture-family.js";
-import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
+import { runStageOne, runStageTwo, savedRound, stageOnePath, stageTwoPath } from "../../src/distill/pipeline.js";
 import { exactTeacherRecipe, stepsForHalving, type DistillRecipe } from "../../src/distill/recipe.js";
 import { denoiserOf } from "../../src/diffusion/parameterization.js";
 import { ddimErrorTable, referenceSamples } from "../../src/eval/ddim-error.js";
@@ -49,32 +48,36 @@ for (const seed of seeds) {
   const range = { wMin: 0, wMax: 4 };
   const teacher = { kind: "exact" as const, model: exact, name: `family-${seed}` };
   const verdicts: string[] = [];
-  const quality =
-    recipe.maxRounds > 1
-      ? exactTeacherBar(exact, { ws: WS, startSteps: recipe.startSteps, maxRounds: recipe.maxRounds, onVerdict: (stage, round, v) => { verdicts.push(`${stage} round ${round + 1}: ${v.summary}`); console.error(`  seed ${seed} ${verdicts.at(-1)}`); } })
-      : undefined;
+  const quality = exactTeacherBar(exact, {
+    range,
+    startSteps: recipe.startSteps,
+    maxRounds: recipe.maxRounds,
+    onVerdict: (stage, round, v) => {
+      verdicts.push(`${stage} round ${round + 1}: ${v.summary}`);
+      console.error(`  seed ${seed} ${verdicts.at(-1)}`);
+    },
+  });
   const common = { dataset: data, seed: 0, onProgress: null, outDir: dir, range, batchSize: recipe.batchSize, quality, wEdgeFraction: recipe.wEdgeFraction };
   // --reuse-stage-one A,B: a finished stage one of the same seed from an earlier run folder (to compare stage-two settings)
-  const reused = (args.text("reuse-stage-one") ?? "").split(",").filter(Boolean).map((d) => join(d, String(seed), "stage-one.safetensors")).find((p) => existsSync(p) && isFinished(p));
+  const reused = (args.text("reuse-stage-one") ?? "").split(",").filter(Boolean).map((d) => join(d, String(seed), "stage-one.safetensors")).find((p) => existsSync(p) && savedRound(p).complete);
   if (reused) {
     mkdirSync(dir, { recursive: true });
     copyFileSync(reused, stageOnePath(dir));
   }
   const one = reused ? { path: stageOnePath(dir) } : await runStageOne({ ...common, teacher, steps: recipe.stageOneSteps, student: { hidden: recipe.hidden, depth: recipe.depth }, lr: recipe.stageOneLr });
   const tOne = (performance.now() - t0) / 1000;
+  // stage one's floor: its DDIM error at 16 and at startSteps steps, beside the exact teacher's DDIM-16
   const references = referenceSamples(exact, WS, { n, seed: 0 });
-  const table = (model: Parameters<typeof ddimErrorTable>[0], steps: number[], guidance: "teacher" | "input") =>
-    ddimErrorTable(model, exact, { ws: WS, steps, n, seed: 0, references, guidance, modelDType: guidance === "input" ? "float32" : "float64" });
-  const teacherCells = table(exact, NS.map((s) => 4 * s), "teacher");
   const stageOneModel = loadMlpDenoiser(one.path);
-  const floorCells = table(denoiserOf(stageOneModel), [4 * NS[NS.length - 1], recipe.startSteps], "input");
+  const floorCells = ddimErrorTable(denoiserOf(stageOneModel), exact, { ws: WS, steps: [16, recipe.startSteps], n, seed: 0, references, guidance: "input", modelDType: "float32" });
   stageOneModel.dispose();
+  const teacher16 = ddimErrorTable(exact, exact, { ws: WS, steps: [16], n, seed: 0, references });
+  for (const r of references.values()) r.dispose();
   if (args.has("stage-one-only")) {
-    const ratio = (w: number) => floorCells.find((c) => c.w === w && c.steps === recipe.startSteps)!.meanDistance / teacherCells.find((c) => c.w === w && c.steps === 16)!.meanDistance;
+    const ratio = (w: number) => floorCells.find((c) => c.w === w && c.steps === recipe.startSteps)!.meanDistance / teacher16.find((c) => c.w === w)!.meanDistance;
     const line = { seed, mixture: describeMixture(spec), recipe, floorRatios: WS.map(ratio), seconds: tOne };
     appendFileSync(join(out, "stage-one.jsonl"), JSON.stringify(line) + "\n");
     console.log(`seed ${seed} (${describeMixture(spec)}): stage-one DDIM-${recipe.startSteps} / teacher DDIM-16 at w = ${WS.join(", ")}: ${WS.map((w) => ratio(w).toFixed(2)).join(" ")}, ${tOne.toFixed(0)} s`);
-    for (const r of references.values()) r.dispose();
     quality?.dispose?.();
     exact.dispose();
     data.dispose();
@@ -83,7 +86,6 @@ for (const seed of seeds) {
   await runStageTwo({ ...common, from: one.path, startSteps: recipe.startSteps, targetSteps: 1, stepsPerHalving: (N) => stepsForHalving(recipe, N), lr: recipe.stageTwoLr });
   const seconds = (performance.now() - t0) / 1000;
   const cells = barTable(exact, (N) => stageTwoPath(dir, N), { ws: WS, Ns: NS, n });
-  for (const r of references.values()) r.dispose();
   const met = cells.filter((c) => c.met).length;
   const worst = cells.reduce((a, b) => (b.student / b.teacher > a.student / a.teacher ? b : a));
   const floor = Object.fromEntries(floorCells.map((c) => [`w${c.w}-N${c.steps}`, Number(c.meanDistance.toFixed(4))]));
@@ -98,15 +100,6 @@ for (const seed of seeds) {
   data.dispose();
 }
 
-
-function isFinished(path: string): boolean {
-  const c = loadCheckpoint(path);
-  try {
-    return c.metadata.step === c.metadata.steps;
-  } finally {
-    disposeCheckpoint(c);
-  }
-}
 
 /** --summary: the Markdown table of docs/RESULTS.md from results.jsonl (the newest line per seed among --seeds). */
 function printSummary(path: string, wanted: number[]): void {

@@ -3,6 +3,7 @@
 // a step count other than its own N. One definition for every caller (sample, eval, export).
 import { ConfigError } from "../engine/index.js";
 import type { MixtureSpec } from "../diffusion/mixture.js";
+import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 
 /** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
 export interface WRange {
@@ -37,8 +38,7 @@ export function describeData(data: DistillData): string {
 export function inheritRun(distill: DistillMetadata, from: string, given: { data?: DistillData; range?: WRange }): { data: DistillData; range: WRange } {
   const recorded = distill.data;
   if (given.data && recorded) {
-    const same = given.data.kind === recorded.kind && (given.data.kind === "mixture" ? JSON.stringify(given.data.spec) === JSON.stringify((recorded as { spec: MixtureSpec }).spec) : given.data.spec === recorded.spec);
-    if (!same) throw new ConfigError(`${describeData(given.data)}: ${from} was distilled on ${describeData(recorded)}; leave the data out to continue on it, or start a new run`);
+    if (!sameData(given.data, recorded)) throw new ConfigError(`${describeData(given.data)}: ${from} was distilled on ${describeData(recorded)}; leave the data out to continue on it, or start a new run`);
   }
   const data = given.data ?? recorded;
   if (!data) throw new ConfigError(`${from} does not record its data (an older checkpoint): pass the data it was distilled on (--mixture or --data)`);
@@ -47,6 +47,22 @@ export function inheritRun(distill: DistillMetadata, from: string, given: { data
     throw new ConfigError(`w range [${given.range.wMin}, ${given.range.wMax}]: ${from} was distilled for w in [${range.wMin}, ${range.wMax}]; leave --w-min/--w-max/--single-w out to continue with it`);
   }
   return { data, range };
+}
+
+/** Whether two data descriptions are the same data (a mixture by its spec, whatever its name). */
+export function sameData(a: DistillData, b: DistillData): boolean {
+  if (a.kind === "mixture" && b.kind === "mixture") return JSON.stringify(a.spec) === JSON.stringify(b.spec);
+  return a.kind === "images" && b.kind === "images" && a.spec === b.spec;
+}
+
+/** The distillation facts of the checkpoint at `path`, or null for a teacher (the weights are read and freed). */
+export function readDistillMetadata(path: string): DistillMetadata | null {
+  const checkpoint = loadCheckpoint(path);
+  try {
+    return distillMetadata(checkpoint.metadata);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
 }
 
 /** The distillation facts of a checkpoint's metadata, or null for a teacher. */

@@ -43,7 +43,7 @@ interface Common {
   /** The data's description, recorded in every checkpoint so later stages continue on it. @default not recorded */
   data?: DistillData;
   /**
-   * A measured bar a stage must meet (eval/distill-checks.ts: the exact teacher's DDIM error). A
+   * A measured bar a stage must meet (eval/distill-bar.ts: the exact teacher's DDIM error). A
    * stage that ends below it trains again, up to `maxRounds` rounds in all: each extra round starts
    * from the last weights with a fresh optimizer, the same steps and half the previous lr.
    * @default none (one round)
@@ -55,8 +55,8 @@ interface Common {
 export interface QualityBar {
   /** Scores the stage-one student (`steps` null) or the N-step student; undefined: no check for it. */
   check: (path: string, steps: number | null) => QualityVerdict | undefined;
-  /** @default 3 */
-  maxRounds?: number;
+  /** Rounds a stage may train for, the first included. */
+  maxRounds: number;
   /** Told each verdict (the CLI logs it). */
   onVerdict?: (stage: string, round: number, verdict: QualityVerdict) => void;
   /** Frees what the checks hold (reference samples). */
@@ -161,7 +161,7 @@ async function trainInRounds(o: {
   meta: DistillMetadata;
 }): Promise<boolean> {
   const { run } = o;
-  const maxRounds = run.quality?.maxRounds ?? 3;
+  const maxRounds = run.quality?.maxRounds ?? 1;
   const train = (round: number, resume: boolean) =>
     distillLoop({
       student: o.student,
@@ -205,8 +205,8 @@ async function trainInRounds(o: {
   return false;
 }
 
-/** The round a checkpoint was written in, and whether that round finished. */
-function savedRound(path: string): { round: number; complete: boolean } {
+/** The round a stage's checkpoint was written in, and whether that round finished. */
+export function savedRound(path: string): { round: number; complete: boolean } {
   const checkpoint = loadCheckpoint(path);
   try {
     const { step, steps, distill } = checkpoint.metadata as { step?: number; steps?: number; distill?: { round?: number } };
@@ -252,10 +252,6 @@ export async function runStageTwo(o: StageTwoOptions): Promise<{ paths: Map<numb
   for (let steps = start / 2; steps >= target; steps /= 2) {
     const path = stageTwoPath(o.outDir, steps);
     paths.set(steps, path);
-    if (o.resume && !o.quality && existsSync(path) && isComplete(path)) {
-      teacherPath = path;
-      continue;
-    }
     // The student starts from its teacher's weights; the teacher is frozen.
     const teacher = loadModel(teacherPath, { wInput: true, device: o.device });
     const student = loadModel(teacherPath, { wInput: true, device: o.device });
@@ -297,15 +293,5 @@ function checkDataFits(dataset: ConditionedDataset, model: DenoiserModel, path: 
     throw new ConfigError(
       `${path} takes examples [${model.exampleShape}] in ${model.config.numClasses} classes, but the data has [${dataset.exampleShape}] in ${dataset.numClasses}: use the teacher's data (and --size)`,
     );
-  }
-}
-
-function isComplete(path: string): boolean {
-  const checkpoint = loadCheckpoint(path);
-  try {
-    const { step, steps } = checkpoint.metadata as { step?: number; steps?: number };
-    return typeof step === "number" && step === steps;
-  } finally {
-    disposeCheckpoint(checkpoint);
   }
 }

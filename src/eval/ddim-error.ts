@@ -139,7 +139,7 @@ export function ddimErrorTable(model: CondDenoiser, mixture: GaussianMixture, op
   const cells: ErrorCell[] = [];
   for (const w of opts.ws) {
     const given = opts.references?.get(w);
-    const reference = given ?? keep(sampleGuided(mixture, z, { sampler: "ddim", steps: referenceSteps, w, cond: { labels } }));
+    const reference = given ?? referenceSamples(mixture, [w], { n, seed, referenceSteps }).get(w)!;
     const givenLimit = referenceSampler === "ddim" ? reference : opts.limitReferences?.get(w);
     const limit = givenLimit ?? referenceSamples(mixture, [w], { n, seed, referenceSteps, referenceSampler }).get(w)!;
     for (const steps of opts.steps) {

@@ -11,13 +11,16 @@ import type { QualityBar, QualityVerdict } from "../distill/pipeline.js";
 import type { GaussianMixture } from "../diffusion/mixture.js";
 import { denoiserOf } from "../diffusion/parameterization.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
+import type { Tensor } from "../engine/index.js";
 import { ddimErrorTable, referenceSamples } from "./ddim-error.js";
 
 export interface ExactBarOptions {
-  /** Guidance weights checked. @default [0, 1, 2, 4] (within the run's range) */
-  ws: number[];
+  /** The run's w range: the bar checks the weights of {0, 1, 2, 4} inside it (barWeights). */
+  range: { wMin: number; wMax: number };
   /** Steps of the first stage-two teacher (stage one is checked there). */
   startSteps: number;
+  /** Rounds per stage at most; 1: no check, and no bar (exactTeacherBar returns undefined). */
+  maxRounds: number;
   /** @default 16 */
   floorSteps?: number;
   /** @default 0.6 */
@@ -30,8 +33,6 @@ export interface ExactBarOptions {
   n?: number;
   /** Seed of those pairs: 1, apart from the reports' 0. @default 1 */
   seed?: number;
-  /** Rounds per stage at most. @default 3 */
-  maxRounds?: number;
   onVerdict?: QualityBar["onVerdict"];
 }
 
@@ -41,50 +42,60 @@ export function barWeights(range: { wMin: number; wMax: number }): number[] {
   return inside.length > 0 ? inside : [...new Set([range.wMin, range.wMax])];
 }
 
-/** The bar for a run distilling the exact teacher `mixture` (see the file header). */
-export function exactTeacherBar(mixture: GaussianMixture, o: ExactBarOptions): QualityBar {
+/** The pairs an error is measured on: weights, count, seed and the exact teacher's DDIM-1024 samples for them. */
+interface Pairs {
+  ws: number[];
+  n: number;
+  seed: number;
+  references: Map<number, Tensor>;
+}
+
+/** The exact teacher's own DDIM error at `steps` (mean distance to its DDIM-1024 map), by w. */
+function teacherErrors(mixture: GaussianMixture, steps: number, p: Pairs): Map<number, number> {
+  return new Map(ddimErrorTable(mixture, mixture, { ...p, steps: [steps] }).map((c) => [c.w, c.meanDistance]));
+}
+
+/** The student at `path` sampled with DDIM at `steps`: its mean distance to the exact teacher's DDIM-1024 map, by w. */
+function studentErrors(mixture: GaussianMixture, path: string, steps: number, p: Pairs): Map<number, number> {
+  const model = loadMlpDenoiser(path);
+  try {
+    return new Map(ddimErrorTable(denoiserOf(model), mixture, { ...p, steps: [steps], guidance: "input", modelDType: "float32" }).map((c) => [c.w, c.meanDistance]));
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The bar for a run distilling the exact teacher `mixture` (see the file header); undefined when maxRounds is 1. */
+export function exactTeacherBar(mixture: GaussianMixture, o: ExactBarOptions): QualityBar | undefined {
+  if (o.maxRounds <= 1) return undefined;
+  const ws = barWeights(o.range);
   const n = o.n ?? 500;
   const seed = o.seed ?? 1;
   const floorSteps = o.floorSteps ?? 16;
   const floorFraction = o.floorFraction ?? 0.6;
   const margin = o.margin ?? 0.95;
   const checkedUpTo = o.checkedUpTo ?? 4;
-  let references: ReturnType<typeof referenceSamples> | undefined;
-  const teacherError = new Map<string, number>();
-  const refs = () => (references ??= referenceSamples(mixture, o.ws, { n, seed }));
-  // the exact teacher's own DDIM error at `steps`, per w (computed once per step count)
-  const teacherAt = (steps: number): Map<number, number> => {
-    const missing = o.ws.filter((w) => !teacherError.has(`${w}:${steps}`));
-    if (missing.length) {
-      for (const c of ddimErrorTable(mixture, mixture, { ws: missing, steps: [steps], n, seed, references: refs() })) teacherError.set(`${c.w}:${steps}`, c.meanDistance);
-    }
-    return new Map(o.ws.map((w) => [w, teacherError.get(`${w}:${steps}`)!]));
-  };
-  const studentAt = (path: string, steps: number): Map<number, number> => {
-    const model = loadMlpDenoiser(path);
-    try {
-      const cells = ddimErrorTable(denoiserOf(model), mixture, { ws: o.ws, steps: [steps], n, seed, references: refs(), guidance: "input", modelDType: "float32" });
-      return new Map(cells.map((c) => [c.w, c.meanDistance]));
-    } finally {
-      model.dispose();
-    }
-  };
+  let pairs: Pairs | undefined;
+  const pairsNow = (): Pairs => (pairs ??= { ws, n, seed, references: referenceSamples(mixture, ws, { n, seed }) });
+  // the exact teacher's own error per step count, computed once
+  const teacherCache = new Map<number, Map<number, number>>();
+  const teacherAt = (steps: number) => teacherCache.get(steps) ?? teacherCache.set(steps, teacherErrors(mixture, steps, pairsNow())).get(steps)!;
   const verdict = (student: Map<number, number>, bar: Map<number, number>, factor: number, what: string): QualityVerdict => {
-    const ratios = o.ws.map((w) => student.get(w)! / bar.get(w)!);
+    const ratios = ws.map((w) => student.get(w)! / bar.get(w)!);
     const met = ratios.every((r) => r <= factor);
-    return { met, summary: `${what}: ${o.ws.map((w, i) => `w=${w} ${ratios[i].toFixed(2)}`).join(", ")} (bar ${factor}) ${met ? "met" : "not met"}` };
+    return { met, summary: `${what}: ${ws.map((w, i) => `w=${w} ${ratios[i].toFixed(2)}`).join(", ")} (bar ${factor}) ${met ? "met" : "not met"}` };
   };
   return {
-    maxRounds: o.maxRounds ?? 3,
+    maxRounds: o.maxRounds,
     onVerdict: o.onVerdict,
     check(path, steps) {
-      if (steps === null) return verdict(studentAt(path, o.startSteps), teacherAt(floorSteps), floorFraction, `DDIM-${o.startSteps} error / exact teacher's DDIM-${floorSteps}`);
+      if (steps === null) return verdict(studentErrors(mixture, path, o.startSteps, pairsNow()), teacherAt(floorSteps), floorFraction, `DDIM-${o.startSteps} error / exact teacher's DDIM-${floorSteps}`);
       if (steps > checkedUpTo) return undefined;
-      return verdict(studentAt(path, steps), teacherAt(4 * steps), margin, `${steps}-step error / exact teacher's DDIM-${4 * steps}`);
+      return verdict(studentErrors(mixture, path, steps, pairsNow()), teacherAt(4 * steps), margin, `${steps}-step error / exact teacher's DDIM-${4 * steps}`);
     },
     dispose() {
-      for (const r of references?.values() ?? []) r.dispose();
-      references = undefined;
+      for (const r of pairs?.references.values() ?? []) r.dispose();
+      pairs = undefined;
     },
   };
 }
@@ -111,24 +122,15 @@ export function barTable(mixture: GaussianMixture, studentPath: (N: number) => s
   const Ns = o.Ns ?? [1, 2, 4];
   const n = o.n ?? 1000;
   const seed = o.seed ?? 0;
-  const references = referenceSamples(mixture, ws, { n, seed });
+  const p: Pairs = { ws, n, seed, references: referenceSamples(mixture, ws, { n, seed }) };
   try {
-    const teacher = ddimErrorTable(mixture, mixture, { ws, steps: Ns.map((N) => 4 * N), n, seed, references });
-    const cells: BarCell[] = [];
-    for (const N of Ns) {
-      const model = loadMlpDenoiser(studentPath(N));
-      try {
-        for (const c of ddimErrorTable(denoiserOf(model), mixture, { ws, steps: [N], n, seed, references, guidance: "input", modelDType: "float32" })) {
-          const bar = teacher.find((t) => t.w === c.w && t.steps === 4 * N)!.meanDistance;
-          cells.push({ w: c.w, N, student: c.meanDistance, teacher: bar, met: c.meanDistance <= bar });
-        }
-      } finally {
-        model.dispose();
-      }
-    }
-    return cells;
+    return Ns.flatMap((N) => {
+      const teacher = teacherErrors(mixture, 4 * N, p);
+      const student = studentErrors(mixture, studentPath(N), N, p);
+      return ws.map((w) => ({ w, N, student: student.get(w)!, teacher: teacher.get(w)!, met: student.get(w)! <= teacher.get(w)! }));
+    });
   } finally {
-    for (const r of references.values()) r.dispose();
+    for (const r of p.references.values()) r.dispose();
   }
 }
 

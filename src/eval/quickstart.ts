@@ -14,7 +14,7 @@ import type { TrainProgress } from "../diffusion/train-loop.js";
 import { runStageOne, runStageTwo, stageOnePath, stageTwoPath } from "../distill/pipeline.js";
 import { loadMlpDenoiser } from "../io/load-model.js";
 import { exactTeacherRecipe, stepsForHalving } from "../distill/recipe.js";
-import { barWeights, exactTeacherBar } from "./distill-bar.js";
+import { exactTeacherBar } from "./distill-bar.js";
 import { SLICED_PROJECTIONS, ddimErrorTable, noiseFloor, referenceSamples } from "./ddim-error.js";
 import { writeComparisonPlots, type ComparedSampler } from "./comparison-plots.js";
 
@@ -106,18 +106,15 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<{ rep
   // 1. Distillation for w in [min, max] of the report
   const mainDir = join(outDir, "guided");
   const range = { wMin: Math.min(...ws), wMax: Math.max(...ws) };
-  const quality =
-    rounds > 1
-      ? exactTeacherBar(exact, {
-          ws: barWeights(range),
-          startSteps,
-          maxRounds: rounds,
-          onVerdict: (stage, round, v) => {
-            verdicts.push(`${stage}, round ${round + 1}: ${v.summary}`);
-            log(`quickstart: ${verdicts.at(-1)}`);
-          },
-        })
-      : undefined;
+  const quality = exactTeacherBar(exact, {
+    range,
+    startSteps,
+    maxRounds: rounds,
+    onVerdict: (stage, round, v) => {
+      verdicts.push(`${stage}, round ${round + 1}: ${v.summary}`);
+      log(`quickstart: ${verdicts.at(-1)}`);
+    },
+  });
   const main = { ...common, outDir: mainDir, range, quality };
   try {
     await timed("stage one (w range)", () => runStageOne({ ...main, teacher, steps: opts.stageOneSteps ?? recipe.stageOneSteps, lr: recipe.stageOneLr, student }));

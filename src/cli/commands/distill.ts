@@ -211,10 +211,9 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
 /** The bar a run on mixture data trains to (eval/distill-bar.ts), logged as each stage is judged; undefined for --rounds 1. */
 async function exactBar(flags: ParsedFlags, mixture: import("../../diffusion/mixture.js").GaussianMixture, r: { wMin: number; wMax: number }, recipe: import("../../distill/recipe.js").DistillRecipe) {
   const rounds = (flags.rounds as number | undefined) ?? recipe.maxRounds;
-  if (rounds <= 1) return undefined;
-  const { exactTeacherBar, barWeights } = await import("../../eval/distill-bar.js");
+  const { exactTeacherBar } = await import("../../eval/distill-bar.js");
   return exactTeacherBar(mixture, {
-    ws: barWeights(r),
+    range: r,
     startSteps: (flags["start-steps"] as number | undefined) ?? recipe.startSteps,
     maxRounds: rounds,
     onVerdict: (stage, round, v) => console.error(`${stage}, round ${round + 1} of at most ${rounds}: ${v.summary}${v.met || round + 1 === rounds ? "" : "; training another round"}`),
@@ -223,15 +222,12 @@ async function exactBar(flags: ParsedFlags, mixture: import("../../diffusion/mix
 
 export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   const { runStageTwo, stageOnePath } = await import("../../distill/pipeline.js");
-  const { distillMetadata, inheritRun } = await import("../../distill/metadata.js");
-  const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
+  const { inheritRun, readDistillMetadata } = await import("../../distill/metadata.js");
   const { existsSync } = await import("node:fs");
   const from = (flags.from as string | undefined) ?? stageOnePath(flags["out-dir"] as string);
   if (!existsSync(from)) throw new FewstepError(`--from: ${from} does not exist; run \`fewstep distill stage-one\` first or pass --from`);
   // the run's data and w range come from the checkpoint it continues
-  const checkpoint = loadCheckpoint(from);
-  const distill = distillMetadata(checkpoint.metadata);
-  disposeCheckpoint(checkpoint);
+  const distill = readDistillMetadata(from);
   if (!distill) throw new FewstepError(`--from: ${from} is not a distilled student (no metadata.distill); stage two continues a stage-one or stage-two checkpoint`);
   const inherited = inheritRun(distill, from, { data: await dataFromFlags(flags), range: range(flags) });
   const r = inherited.range;

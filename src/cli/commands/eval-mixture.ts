@@ -49,11 +49,10 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
   });
   // a distilled student is scored against the mixture it was distilled on (recorded in its checkpoint)
   const recorded = flags.model !== undefined ? await recordedMixture(flags.model as string, flags.mixture as string | undefined) : undefined;
-  if (recorded) flags = { ...flags, mixture: recorded.name };
-  const mixture = recorded ? new GaussianMixture(recorded.spec) : loadMixture((flags.mixture as string | undefined) ?? "ring2d");
-  if (flags.mixture === undefined) flags = { ...flags, mixture: "ring2d" };
+  const mixtureName = recorded?.name ?? (flags.mixture as string | undefined) ?? "ring2d";
+  const mixture = recorded ? new GaussianMixture(recorded.spec) : loadMixture(mixtureName);
   const source = flags.model !== undefined ? loadModelForSampling(flags.model as string, { w: ws, steps }) : undefined;
-  if (source && source.exampleShape.join() !== String(mixture.dim)) throw new FewstepError(`--model takes examples of shape [${source.exampleShape}] but --mixture ${flags.mixture} has ${mixture.dim}`);
+  if (source && source.exampleShape.join() !== String(mixture.dim)) throw new FewstepError(`--model takes examples of shape [${source.exampleShape}] but --mixture ${mixtureName} has ${mixture.dim}`);
   const outDir = flags["out-dir"] as string | undefined;
   if (outDir && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
   const label = source ? `model ${flags.model}` : `exact teacher`;
@@ -61,7 +60,7 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
   const referenceSampler = (flags.reference as SamplerName | undefined) ?? sampler;
   const n = flags.n as number;
   const seed = flags.seed as number;
-  console.error(`fewstep eval-mixture: ${label}, ${sampler} on ${flags.mixture}, n = ${n}, reference: exact teacher DDIM-1024 (mean distance), ${referenceSampler}-1024 (sliced W1)`);
+  console.error(`fewstep eval-mixture: ${label}, ${sampler} on ${mixtureName}, n = ${n}, reference: exact teacher DDIM-1024 (mean distance), ${referenceSampler}-1024 (sliced W1)`);
   const started = performance.now();
   const references = referenceSamples(mixture, ws, { n, seed });
   const limits = referenceSampler === "ddim" ? references : referenceSamples(mixture, ws, { n, seed, referenceSampler });
@@ -88,10 +87,10 @@ export async function runEvalMixture(flags: ParsedFlags): Promise<void> {
     console.log(markdown);
     console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     if (outDir) {
-      writeFileSync(join(outDir, "table.md"), `${label}, ${sampler}, ${flags.mixture}, n = ${n}, seed ${seed}\n\n${markdown}\n`);
+      writeFileSync(join(outDir, "table.md"), `${label}, ${sampler}, ${mixtureName}, n = ${n}, seed ${seed}\n\n${markdown}\n`);
       writeFileSync(
         join(outDir, "table.json"),
-        JSON.stringify({ mixture: flags.mixture, model: flags.model ?? null, sampler, referenceSampler, n, seed, noiseFloor: Object.fromEntries(floor), cells }, null, 2),
+        JSON.stringify({ mixture: mixtureName, model: flags.model ?? null, sampler, referenceSampler, n, seed, noiseFloor: Object.fromEntries(floor), cells }, null, 2),
       );
       const { writeComparisonPlots } = await import("../../eval/comparison-plots.js");
       // the fewest steps, and 16 (or the most) steps, beside the reference
@@ -127,18 +126,14 @@ export const command: Command = { spec: evalMixtureSpec, run: runEvalMixture };
  * when both are there; undefined for a checkpoint that records none (a teacher, an older student).
  */
 async function recordedMixture(modelPath: string, given: string | undefined): Promise<{ name: string; spec: import("../../diffusion/mixture.js").MixtureSpec } | undefined> {
-  const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
-  const { distillMetadata } = await import("../../distill/metadata.js");
-  const checkpoint = loadCheckpoint(modelPath);
-  const distill = distillMetadata(checkpoint.metadata);
-  disposeCheckpoint(checkpoint);
-  if (!distill?.data) return undefined;
-  if (distill.data.kind !== "mixture") throw new FewstepError(`--model ${modelPath} was distilled on image data (--data ${distill.data.spec}); eval-mixture scores vector models against a mixture's exact teacher`);
-  const recorded = distill.data;
+  const { readDistillMetadata, sameData } = await import("../../distill/metadata.js");
+  const recorded = readDistillMetadata(modelPath)?.data;
+  if (!recorded) return undefined;
+  if (recorded.kind !== "mixture") throw new FewstepError(`--model ${modelPath} was distilled on image data (--data ${recorded.spec}); eval-mixture scores vector models against a mixture's exact teacher`);
   if (given !== undefined) {
     const { loadMixture } = await import("../../diffusion/mixture.js");
     const m = loadMixture(given);
-    const same = JSON.stringify(m.spec) === JSON.stringify(recorded.spec);
+    const same = sameData({ kind: "mixture", name: given, spec: m.spec }, recorded);
     m.dispose();
     if (!same) throw new FewstepError(`--mixture ${given}: ${modelPath} was distilled on --mixture ${recorded.name}; leave --mixture out to score it against the exact teacher of its own data`);
   }

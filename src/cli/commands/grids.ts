@@ -25,7 +25,7 @@ export const gridsSpec: CommandSpec = {
 
 export async function runGrids(flags: ParsedFlags): Promise<void> {
   if (flags.run === undefined) throw new FewstepError("--run is required: the folder with student-N<N>.safetensors");
-  flags = { ...flags, teacher: await runTeacher(flags.run as string, flags.teacher as string | undefined) };
+  const teacherPath = await runTeacher(flags.run as string, flags.teacher as string | undefined);
   for (const [flag, list] of [["teacher-steps", flags["teacher-steps"]], ["student-steps", flags["student-steps"]]] as const) {
     const bad = (list as number[]).find((n) => !Number.isInteger(n) || n < 1);
     if (bad !== undefined) throw new FewstepError(`--${flag}: ${bad} is not a positive integer`);
@@ -36,14 +36,14 @@ export async function runGrids(flags: ParsedFlags): Promise<void> {
   const { FASHION_MNIST_CLASSES } = await import("../../io/datasets.js");
   const started = performance.now();
   const paths = writeDistillGrids(outDir, {
-    teacherPath: flags.teacher as string,
+    teacherPath,
     runDir: flags.run as string,
     ws: flags.ws as number[],
     teacherSteps: flags["teacher-steps"] as number[],
     studentSteps: flags["student-steps"] as number[],
     seedsPerClass: flags.seeds as number,
     seed: flags.seed as number,
-    classNames: flags["class-names"] === undefined ? await savedClassNames(flags.teacher as string) : flags["class-names"] === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : String(flags["class-names"]).split(","),
+    classNames: flags["class-names"] === undefined ? await savedClassNames(teacherPath) : flags["class-names"] === "fashion-mnist" ? [...FASHION_MNIST_CLASSES] : String(flags["class-names"]).split(","),
     onRow: (label, w) => console.error(`grids: w=${w} ${label} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
   });
   console.error(`fewstep grids: wrote ${paths.join(", ")}`);
@@ -59,11 +59,8 @@ async function runTeacher(runDir: string, given: string | undefined): Promise<st
   const stageOne = join(runDir, "stage-one.safetensors");
   let recorded: string | undefined;
   if (existsSync(stageOne)) {
-    const { disposeCheckpoint, loadCheckpoint } = await import("../../io/checkpoint.js");
-    const { distillMetadata } = await import("../../distill/metadata.js");
-    const checkpoint = loadCheckpoint(stageOne);
-    const teacher = distillMetadata(checkpoint.metadata)?.teacher;
-    disposeCheckpoint(checkpoint);
+    const { readDistillMetadata } = await import("../../distill/metadata.js");
+    const teacher = readDistillMetadata(stageOne)?.teacher;
     if (teacher?.startsWith("exact:")) throw new FewstepError(`--run ${runDir} was distilled from the exact teacher of a mixture (${teacher}); grids draws image runs: use eval-mixture for it`);
     recorded = teacher;
   }
