@@ -80,6 +80,7 @@ const EMITTERS: { [K in ModelKind]: Emitter<K> | { notExported: string } } = {
     return emitUNet(g, ws, config, io);
   },
   classifier: { notExported: "a classifier is a feature network for FID/IS, not a denoiser; fewstep exports denoisers only" },
+  "autoencoder-kl": { notExported: "an autoencoder is not a denoiser; its decoder and encoder are not exported to ONNX yet" },
 };
 
 function emitDenoiser(g: GraphBuilder, ws: WeightSource, meta: ModelMetadata, io: DenoiserInputs): string {

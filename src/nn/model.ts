@@ -60,7 +60,7 @@ export interface DataFacts {
 
 /** One model kind: how its config is checked, how it is built and described. */
 export interface ModelKindEntry<C, M extends Model> {
-  role: "denoiser" | "classifier";
+  role: "denoiser" | "classifier" | "autoencoder";
   /** Fills in defaults and validates; throws ConfigError naming each bad field. */
   resolveConfig(raw: Record<string, unknown>): C;
   build(store: ParamStore, config: C): M;

@@ -3,6 +3,7 @@
 // its own file exporting a ModelKindEntry plus one line below; the compiler then asks every table
 // keyed by ModelKind (the ONNX emitters in src/export) for the new kind too.
 import { ConfigError } from "../engine/index.js";
+import { AUTOENCODER_KL_KIND, type AutoencoderKL, type AutoencoderKLConfig } from "./autoencoder.js";
 import { CLASSIFIER_KIND, type ClassifierConfig, type ImageClassifier } from "./classifier.js";
 import { MLP_DENOISER_KIND, type MlpDenoiser, type MlpDenoiserConfig } from "./mlp-denoiser.js";
 import type { DataFacts, DenoiserModel, Model, ModelKindEntry } from "./model.js";
@@ -14,6 +15,7 @@ interface KindTypes {
   "mlp-denoiser": { config: MlpDenoiserConfig; model: MlpDenoiser };
   unet: { config: UNetConfig; model: UNet };
   classifier: { config: ClassifierConfig; model: ImageClassifier };
+  "autoencoder-kl": { config: AutoencoderKLConfig; model: AutoencoderKL };
 }
 
 export type ModelKind = keyof KindTypes;
@@ -28,6 +30,7 @@ export const MODEL_REGISTRY: { readonly [K in ModelKind]: ModelKindEntry<ConfigO
   "mlp-denoiser": MLP_DENOISER_KIND,
   unet: UNET_KIND,
   classifier: CLASSIFIER_KIND,
+  "autoencoder-kl": AUTOENCODER_KL_KIND,
 };
 
 export const MODEL_KINDS = Object.keys(MODEL_REGISTRY) as ModelKind[];
