@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 // Top to bottom. A folder may import its own files and any folder listed after it; eval and export
 // sit side by side (neither imports the other). src/portable imports nothing and anyone may import it.
-const ORDER: string[][] = [["index"], ["cli"], ["eval", "export"], ["distill"], ["diffusion"], ["io"], ["nn"], ["engine"]];
+const ORDER: string[][] = [["index"], ["cli"], ["eval", "export"], ["distill", "latent"], ["diffusion"], ["io"], ["nn"], ["engine"]];
 
 const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
 

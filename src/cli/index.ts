@@ -13,6 +13,9 @@ Commands:
   sample        sample an exact mixture teacher or a trained model to .npy (images: or a PNG grid);
                 --runtime onnx samples an exported model.onnx on onnxruntime-node, without libtorch
   train-teacher train a class-conditional teacher: an MLP on a mixture or a U-Net on images
+  train-autoencoder  the KL autoencoder of a latent diffusion model (latent teachers train on its latents)
+  encode        images -> a latent cache (diffusion latents and labels) through an autoencoder
+  decode        latents (.npy or a latent cache) -> a PNG grid through the autoencoder
   distill stage-one  a student that takes w and matches the guided teacher in one call
   distill stage-two  progressive distillation of that student down to 1-4 steps
   grids         image teacher (DDIM at several N) next to its distilled students, one PNG per w
@@ -58,6 +61,9 @@ function integerFlag(flags: Record<string, string>, name: string, fallback: numb
 const COMMANDS: Record<string, () => Promise<Command>> = {
   sample: () => import("./commands/sample.js").then((m) => m.command),
   "train-teacher": () => import("./commands/train-teacher.js").then((m) => m.command),
+  "train-autoencoder": () => import("./commands/train-autoencoder.js").then((m) => m.command),
+  encode: () => import("./commands/encode.js").then((m) => m.encodeCommand),
+  decode: () => import("./commands/encode.js").then((m) => m.decodeCommand),
   quickstart: () => import("./commands/quickstart.js").then((m) => m.command),
   "distill stage-one": () => import("./commands/distill.js").then((m) => m.stageOneCommand),
   "distill stage-two": () => import("./commands/distill.js").then((m) => m.stageTwoCommand),

@@ -7,27 +7,34 @@ import type { Cond } from "../nn/condition.js";
 import { toTensorBatch, type ImageDataset } from "../io/datasets.js";
 import type { LabeledDataset } from "./dataset.js";
 
-export class ImageTensorDataset implements LabeledDataset {
+/**
+ * Examples held as one tensor with their int64 labels (images, or an autoencoder's latents),
+ * drawn with replacement by indices from the run's generator.
+ */
+export class TensorDataset implements LabeledDataset {
   readonly exampleShape: number[];
   readonly numClasses: number;
   readonly count: number;
   readonly classNames?: string[];
-  /** Where the images came from, for messages and checkpoint metadata. */
+  /** Where the examples came from, for messages and checkpoint metadata. */
   readonly source: string;
-  private images: Tensor;
-  private labels: Tensor;
+  protected images: Tensor;
+  protected labels: Tensor;
 
-  /** @param size side of the square images the model takes (pad smaller, resize larger). @default the images' own size */
-  constructor(host: ImageDataset, opts: { size?: number } = {}) {
-    const indices = Array.from({ length: host.count }, (_, i) => i);
-    const { x, labels } = toTensorBatch(host, indices, { size: opts.size });
+  /** Takes ownership of `x` [count, ...exampleShape] and `labels` [count] (int64). */
+  constructor(x: Tensor, labels: Tensor, info: { numClasses: number; source: string; classNames?: string[] }) {
     this.images = keep(x);
     this.labels = keep(labels);
     this.exampleShape = x.shape.slice(1);
-    this.numClasses = host.numClasses;
-    this.count = host.count;
-    this.source = host.source;
-    this.classNames = host.classNames;
+    this.count = x.shape[0];
+    this.numClasses = info.numClasses;
+    this.source = info.source;
+    if (info.classNames) this.classNames = info.classNames;
+  }
+
+  /** Every example and label (live references, owned by the data set), e.g. to encode them in batches. */
+  all(): { x: Tensor; labels: Tensor } {
+    return { x: this.images, labels: this.labels };
   }
 
   /** n images [n, C, H, W] in [-1, 1] and their int64 labels [n], drawn uniformly with replacement on the generator's device. */
@@ -57,5 +64,15 @@ export class ImageTensorDataset implements LabeledDataset {
   dispose(): void {
     this.images.dispose();
     this.labels.dispose();
+  }
+}
+
+/** An image data set (io/datasets.ts) scaled to [-1, 1] and padded or resized once. */
+export class ImageTensorDataset extends TensorDataset {
+  /** @param size side of the square images the model takes (pad smaller, resize larger). @default the images' own size */
+  constructor(host: ImageDataset, opts: { size?: number } = {}) {
+    const indices = Array.from({ length: host.count }, (_, i) => i);
+    const { x, labels } = toTensorBatch(host, indices, { size: opts.size });
+    super(x, labels, { numClasses: host.numClasses, source: host.source, classNames: host.classNames });
   }
 }

@@ -79,6 +79,8 @@ export interface TrainTeacherOptions {
    * for sample grids; the model is disposed after the call returns. @default undefined
    */
   snapshot?: { every: number; fn: (step: number, emaModel: DenoiserModel) => void };
+  /** More metadata for every checkpoint (a latent teacher's latent record). @default none */
+  metadata?: Record<string, unknown>;
 }
 
 /** The trained model and the state behind it. dispose() frees all of it. */
@@ -134,7 +136,7 @@ export const TEACHER_DEFAULTS = {
   checkpointEvery: 1000,
 } as const;
 
-type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "architecture" | "onProgress" | "checkpointPath" | "signal" | "snapshot" | "device" | "afterBackward">>;
+type Resolved = Required<Omit<TrainTeacherOptions, "dataset" | "model" | "architecture" | "onProgress" | "checkpointPath" | "signal" | "snapshot" | "device" | "afterBackward" | "metadata">>;
 
 function resolveOptions(opts: TrainTeacherOptions): Resolved {
   const r: Resolved = {
@@ -232,6 +234,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
     stage: "teacher",
     train: { ...o, resume: undefined, device },
     dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
+    ...(opts.metadata ?? {}),
   });
   const save = (atStep: number) => saveTrainState(opts.checkpointPath!, state, atStep, metadata());
 

@@ -7,6 +7,7 @@ import { denoiserOf } from "../diffusion/parameterization.js";
 import { sampleGuided, type SamplerName } from "../diffusion/sample.js";
 import { join } from "node:path";
 import { loadModel } from "../io/load-model.js";
+import { openCheckpointLatentSpace } from "../latent/latent-space.js";
 import { saveImageGrid } from "./image-grid.js";
 
 export interface ClassGridOptions {
@@ -24,6 +25,8 @@ export interface ClassGridOptions {
   /** Seed of the noise (and of a stochastic sampler's noise). @default 0 */
   seed?: number;
   title?: string;
+  /** Latent models: latents -> images (latent/latent-space.ts), applied to each w block before display. */
+  decode?: (latents: Tensor) => Tensor;
 }
 
 /** The noise of a grid column j (the same for every class and w): [seeds, C, H, W]. */
@@ -49,11 +52,14 @@ export function sampleClassGrid(model: CondDenoiser, o: ClassGridOptions): Tenso
   return tidy(() =>
     noGrad(() => {
       const { z, labels } = classGridInputs(o.exampleShape, K, S, o.seed ?? 0);
-      const blocks = o.ws.map((w) =>
-        sampleGuided(model, z, { sampler: o.sampler ?? "ddim", steps: o.steps, w, guidance: o.guidance, cond: { labels }, seed: o.seed ?? 0 }).reshape([K, S, ...o.exampleShape]),
-      );
+      const images = o.ws.map((w) => {
+        const x = sampleGuided(model, z, { sampler: o.sampler ?? "ddim", steps: o.steps, w, guidance: o.guidance, cond: { labels }, seed: o.seed ?? 0 });
+        return o.decode ? o.decode(x) : x;
+      });
+      const shape = images[0].shape.slice(1);
+      const blocks = images.map((x) => x.reshape([K, S, ...shape]));
       // [K, ws * S, C, H, W]: each class row holds its w blocks side by side
-      return blocks.length === 1 ? blocks[0].reshape([K * S, ...o.exampleShape]) : cat(blocks, 1).reshape([K * o.ws.length * S, ...o.exampleShape]);
+      return blocks.length === 1 ? blocks[0].reshape([K * S, ...shape]) : cat(blocks, 1).reshape([K * o.ws.length * S, ...shape]);
     }),
   );
 }
@@ -82,6 +88,7 @@ export const STAGE_ONE_GRID_STEPS = 16;
 export function writeStudentGrids(outDir: string, students: { steps: number | null; path: string }[], ws: number[], classNames?: string[]): string[] {
   return students.map(({ steps, path }) => {
     const model = loadModel(path);
+    const latent = openCheckpointLatentSpace(path);
     try {
       const out = join(outDir, steps === null ? "grid-stage-one.png" : `grid-student-N${steps}.png`);
       const n = steps ?? STAGE_ONE_GRID_STEPS;
@@ -94,9 +101,11 @@ export function writeStudentGrids(outDir: string, students: { steps: number | nu
         steps: n,
         title: `${steps === null ? "stage-one student" : `student N=${steps}`}, DDIM ${n} steps; rows: classes, columns: seeds per w`,
         classNames,
+        decode: latent?.decode,
       });
       return out;
     } finally {
+      latent?.dispose();
       model.dispose();
     }
   });

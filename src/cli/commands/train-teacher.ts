@@ -26,17 +26,19 @@ export const trainTeacherSpec: CommandSpec = {
   flags: [
     DEVICE_FLAG,
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data: built-in ring2d, gauss64d, or a JSON spec (default ring2d when --data is absent)" },
-    { name: "data", kind: "string", meta: "SPEC", help: "image data: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS" },
+    { name: "data", kind: "string", meta: "SPEC", help: "image data: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS; with --autoencoder also a latent cache (.safetensors from fewstep encode)" },
+    { name: "autoencoder", kind: "path", meta: "FILE|DIR", help: "a latent teacher: train on this autoencoder's latents of --data (encoded now, or read from a latent cache); the checkpoint records the autoencoder and its hash" },
+    { name: "posterior", kind: "string", meta: "mean|sample", default: "mean", help: "with --autoencoder: encode each image to its posterior mean, or to one posterior sample" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/teacher", help: "run folder: config.json, log.jsonl, teacher.safetensors, grids/" },
     { name: "steps", kind: "int", meta: "N", min: 1, help: `optimizer steps (default ${TRAIN_DEFAULTS.mixture.steps} for a mixture, ${TRAIN_DEFAULTS.images.steps} for images)` },
     { name: "batch-size", kind: "int", meta: "B", min: 1, help: `examples per step (default ${TRAIN_DEFAULTS.mixture.batchSize} / ${TRAIN_DEFAULTS.images.batchSize})` },
     { name: "lr", kind: "number", meta: "LR", min: 0, help: `peak AdamW learning rate, linear warmup over 100 steps (default ${TRAIN_DEFAULTS.mixture.lr} / ${TRAIN_DEFAULTS.images.lr})` },
     { name: "hidden", kind: "int", meta: "H", min: 1, default: 256, help: "MLP width" },
     { name: "depth", kind: "int", meta: "D", min: 1, default: 4, help: "residual MLP blocks" },
-    { name: "size", kind: "int", meta: "S", min: 1, help: "images: side the U-Net takes; smaller images are padded, larger resized (default: the images' own size)" },
+    { name: "size", kind: "int", meta: "S", min: 1, help: "images: side the U-Net takes; smaller images are padded, larger resized (default: the images' own size); with --autoencoder: the side of the images it encodes (default: its sample_size)" },
     { name: "base-channels", kind: "int", meta: "C", min: 8, default: 24, help: "U-Net channels of the first level (a multiple of 8)" },
     { name: "channel-mults", kind: "numbers", meta: "M,M,...", default: "1,2,2", help: "U-Net channel multiplier per level (the size must divide by 2^(levels - 1))" },
-    { name: "attention", kind: "numbers", meta: "R,...", default: "7", help: "U-Net resolutions with self-attention (plus the middle block)" },
+    { name: "attention", kind: "numbers", meta: "R,...", help: "U-Net resolutions with self-attention, plus the middle block (default 7 for images; for latents: 8 where the net has it)" },
     { name: "res-blocks", kind: "int", meta: "K", min: 1, default: 1, help: "U-Net residual blocks per level" },
     { name: "dropout", kind: "number", meta: "P", min: 0, default: 0.1, help: "U-Net dropout in the residual blocks while training" },
     { name: "p-uncond", kind: "number", meta: "P", min: 0, default: 0.1, help: "condition dropout probability (label -> null class)" },
@@ -53,11 +55,16 @@ export const trainTeacherSpec: CommandSpec = {
     "fewstep train-teacher --data fashion-mnist --out-dir runs/fmnist-teacher",
     "fewstep train-teacher --data png:my-images --size 32 --channel-mults 1,2,2 --attention 8 --out-dir runs/mine",
     "fewstep train-teacher --out-dir runs/fmnist-teacher --data fashion-mnist --resume",
+    "fewstep train-teacher --data fashion-mnist --autoencoder runs/fmnist-ae/autoencoder.safetensors --out-dir runs/fmnist-latent-teacher",
   ],
 };
 
 export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   if (flags.mixture !== undefined && flags.data !== undefined) throw new FewstepError("give --mixture (vector data) or --data (images), not both");
+  const latent = flags.autoencoder !== undefined;
+  if (latent && flags.data === undefined) throw new FewstepError("--autoencoder trains a latent teacher on images: give --data (e.g. fashion-mnist, or a latent cache from fewstep encode)");
+  if (!latent && flags.data !== undefined && (flags.data as string).toLowerCase().endsWith(".safetensors")) throw new FewstepError(`--data ${flags.data} is a latent cache: pass the --autoencoder that made it`);
+  if (flags.posterior !== "mean" && flags.posterior !== "sample") throw new FewstepError(`--posterior ${flags.posterior}: give mean or sample`);
   const images = flags.data !== undefined;
   const defaults = images ? TRAIN_DEFAULTS.images : TRAIN_DEFAULTS.mixture;
   const outDir = flags["out-dir"] as string;
@@ -72,9 +79,11 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   const device = await deviceFlag(flags);
   const { trainTeacher } = await import("../../diffusion/train-teacher.js");
   // The saved config holds only the flags that apply to this kind of data.
-  const otherKind = images ? ["hidden", "depth"] : ["size", "base-channels", "channel-mults", "attention", "res-blocks", "dropout", "grid-every", "grid-ws", "grid-steps"];
+  const otherKind = images ? ["hidden", "depth", ...(latent ? [] : ["posterior"])] : ["size", "base-channels", "channel-mults", "attention", "res-blocks", "dropout", "grid-every", "grid-ws", "grid-steps", "posterior"];
   const applicable = Object.fromEntries(Object.entries(flags).filter(([k]) => !otherKind.includes(k)));
-  const resolved = { ...applicable, steps: flags.steps ?? defaults.steps, "batch-size": flags["batch-size"] ?? defaults.batchSize, lr: flags.lr ?? defaults.lr };
+  const resolved: ParsedFlags = { ...applicable, steps: flags.steps ?? defaults.steps, "batch-size": flags["batch-size"] ?? defaults.batchSize, lr: flags.lr ?? defaults.lr };
+  // pixel images keep the old default (attention at 7x7); latents take the U-Net's own (8x8 where the net has it)
+  if (images && !latent && resolved.attention === undefined) resolved.attention = [7];
   if (resume) {
     // The teacher's rate is constant after warmup, so a longer --steps extends the run exactly;
     // the grids are outputs only.
@@ -84,7 +93,31 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   let dataset: { numClasses: number; exampleShape: number[]; dispose(): void } & Parameters<typeof trainTeacher>[0]["dataset"];
   let model: Record<string, unknown>;
   let classNames: string[] | undefined;
-  if (images) {
+  let latentSpace: import("../../latent/latent-space.js").LatentSpace | undefined;
+  if (latent) {
+    const { loadAutoencoder } = await import("../../io/load-autoencoder.js");
+    const { openLatentData } = await import("../latent-data.js");
+    const { latentSpaceOf } = await import("../../latent/latent-space.js");
+    const autoencoder = loadAutoencoder(flags.autoencoder as string, { device });
+    let opened;
+    try {
+      opened = await openLatentData(flags.data as string, autoencoder, { size: flags.size as number | undefined, posterior: flags.posterior as "mean" | "sample", seed: flags.seed as number });
+    } catch (err) {
+      autoencoder.model.dispose();
+      throw err;
+    }
+    latentSpace = latentSpaceOf(autoencoder, opened.record);
+    dataset = opened.dataset;
+    classNames = opened.dataset.classNames;
+    model = {
+      baseChannels: flags["base-channels"],
+      channelMults: flags["channel-mults"],
+      attentionResolutions: resolved.attention,
+      numResBlocks: flags["res-blocks"],
+      dropout: flags.dropout,
+    };
+    console.error(`fewstep train-teacher: ${opened.dataset.count} latents [${dataset.exampleShape}] of ${opened.imageSpec} through ${flags.autoencoder} (images [${opened.record.imageShape}])`);
+  } else if (images) {
     const { openImageDataset } = await import("../../io/datasets.js");
     const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
     const host = openImageDataset(flags.data as string);
@@ -93,7 +126,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     model = {
       baseChannels: flags["base-channels"],
       channelMults: flags["channel-mults"],
-      attentionResolutions: flags.attention,
+      attentionResolutions: resolved.attention,
       numResBlocks: flags["res-blocks"],
       dropout: flags.dropout,
     };
@@ -109,6 +142,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     checkTrainMemory(batchSize, dataset.exampleShape, width, "training");
   } catch (error) {
     dataset.dispose();
+    latentSpace?.dispose();
     throw error;
   }
   const { openRunFolder } = await import("../run-folder.js");
@@ -137,6 +171,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
           steps: flags["grid-steps"] as number,
           title: `teacher (EMA) step ${step}, DDIM ${flags["grid-steps"]} steps; rows: classes, columns: seeds per w`,
           classNames,
+          decode: latentSpace?.decode,
           });
         } catch (err) {
           gridFailures++;
@@ -166,6 +201,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       signal: run.signal,
       onProgress: run.onProgress,
       snapshot,
+      metadata: latentSpace ? { latent: latentSpace.record } : undefined,
     });
     const { describeModel } = await import("../../nn/registry.js");
     console.error(`fewstep train-teacher: ${result.stopped ? "stopped" : "finished"} at step ${result.step}; checkpoint ${checkpointPath} (${describeModel(result.model.metadata())})`);
@@ -174,6 +210,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   } finally {
     run.close();
     dataset.dispose();
+    latentSpace?.dispose();
   }
 }
 

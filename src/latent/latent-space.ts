@@ -1,0 +1,172 @@
+// A latent model's way in and out of pixel space: images -> diffusion latents (the autoencoder's
+// posterior mean or a sample, times its scaling factor) for training, and latents -> images
+// (divided by the factor, decoded, center-cropped back to the data's size) for sampling, grids and
+// FID. The denoisers, samplers and both distillation stages never see any of it: a latent data set
+// is a TensorDataset of latents, and a latent model's samples go through `decode` at the end.
+// Latent caches (`fewstep encode`) are safetensors files: `latents` [N, c, h, w] float32 and
+// `labels` [N] int64, with the autoencoder's hash in the metadata, so a cache made by another
+// autoencoder is refused.
+import { Generator, cat, noGrad, tidy, ConfigError, type Device, type Tensor } from "../engine/index.js";
+import { TensorDataset } from "../diffusion/image-dataset.js";
+import { CheckpointError, FormatError } from "../io/errors.js";
+import { loadAutoencoder, type LoadedAutoencoder } from "../io/load-autoencoder.js";
+import { latentRecordOf, locateAutoencoder, type LatentRecord } from "../io/latent-record.js";
+import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
+import { loadSafetensors } from "../io/safetensors.js";
+import { fromHost, toHost } from "../io/tensor-bridge.js";
+import { saveSafetensors } from "../io/safetensors.js";
+import type { AutoencoderKL } from "../nn/autoencoder.js";
+
+/** Images encoded per autoencoder call (memory stays at one batch of activations). */
+export const ENCODE_BATCH_SIZE = 256;
+
+/** An opened latent space: its autoencoder and the record it was checked against. */
+export interface LatentSpace {
+  autoencoder: LoadedAutoencoder;
+  record: LatentRecord;
+  /** Shape of one decoded (and cropped) image [C, H, W]. */
+  imageShape: number[];
+  /** Images [n, C, H, W] from diffusion latents [n, c, h, w]: decoded, then center-cropped to the data's size. */
+  decode(latents: Tensor): Tensor;
+  dispose(): void;
+}
+
+/**
+ * Opens the latent space a checkpoint records: its autoencoder (`autoencoderPath`, else the
+ * recorded path or a file of that name beside the checkpoint), checked by content hash.
+ * @throws CheckpointError when the autoencoder is missing or is another one (hash mismatch)
+ */
+export function openLatentSpace(record: LatentRecord, checkpointPath: string, opts: { autoencoderPath?: string; device?: Device } = {}): LatentSpace {
+  const path = opts.autoencoderPath ?? locateAutoencoder(record, checkpointPath);
+  const autoencoder = loadAutoencoder(path, { device: opts.device });
+  if (autoencoder.sha256 !== record.autoencoder.sha256) {
+    autoencoder.model.dispose();
+    throw new CheckpointError(
+      `${checkpointPath} was trained on latents of the autoencoder ${record.autoencoder.path} (sha256 ${record.autoencoder.sha256.slice(0, 12)}...), but ${path} is another one (sha256 ${autoencoder.sha256.slice(0, 12)}...); pass that autoencoder, or train a teacher on this one`,
+    );
+  }
+  return latentSpaceOf(autoencoder, record);
+}
+
+/**
+ * The latent space of the checkpoint at `path` (a latent teacher or student), or null for a pixel
+ * model. The checkpoint's tensors are read and freed.
+ */
+export function openCheckpointLatentSpace(path: string, opts: { autoencoderPath?: string; device?: Device } = {}): LatentSpace | null {
+  const checkpoint = loadCheckpoint(path);
+  let record: LatentRecord | null;
+  try {
+    record = latentRecordOf(checkpoint.metadata, path);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+  if (record === null) {
+    if (opts.autoencoderPath !== undefined) throw new ConfigError(`--autoencoder: ${path} is a pixel-space model (it records no autoencoder); leave --autoencoder out`);
+    return null;
+  }
+  return openLatentSpace(record, path, opts);
+}
+
+/** The latent space of an already loaded autoencoder. */
+export function latentSpaceOf(autoencoder: LoadedAutoencoder, record: LatentRecord): LatentSpace {
+  const [c, s] = [record.imageShape[0], record.imageShape[1]];
+  const crop = record.cropTo;
+  return {
+    autoencoder,
+    record,
+    imageShape: [c, crop ?? s, crop ?? s],
+    decode: (latents) => tidy(() => noGrad(() => centerCrop(autoencoder.model.decodeLatents(latents), crop))),
+    dispose: () => autoencoder.model.dispose(),
+  };
+}
+
+/** The center crop that undoes toTensorBatch's centered padding (the same floor((S - s) / 2) offset). */
+export function centerCrop(images: Tensor, side: number | null): Tensor {
+  if (side === null) return images;
+  const [h, w] = [images.shape[2], images.shape[3]];
+  if (side === h && side === w) return images;
+  return images.narrow(2, Math.floor((h - side) / 2), side).narrow(3, Math.floor((w - side) / 2), side);
+}
+
+/** The record of latents `autoencoder` makes from images [C, S, S] (data of side `dataSide`, padded to S when smaller). */
+export function latentRecordFor(autoencoder: LoadedAutoencoder, imageShape: number[], dataSide: number, posterior: "mean" | "sample"): LatentRecord {
+  autoencoder.model.latentShape(imageShape); // the down factor must divide S
+  return { autoencoder: { path: autoencoder.path, sha256: autoencoder.sha256 }, imageShape, cropTo: dataSide < imageShape[1] ? dataSide : null, posterior };
+}
+
+/**
+ * Diffusion latents of every image of `images` (posterior means, or one posterior sample each
+ * drawn from Generator(seed)), as a TensorDataset with the same labels.
+ */
+export function encodeDataset(model: AutoencoderKL, images: TensorDataset, o: { posterior: "mean" | "sample"; seed?: number; batchSize?: number; onBatch?: (done: number, total: number) => void }): TensorDataset {
+  const { x, labels } = images.all();
+  const n = x.shape[0];
+  const batchSize = o.batchSize ?? ENCODE_BATCH_SIZE;
+  const generator = o.posterior === "sample" ? new Generator(o.seed ?? 0, { device: model.store.device }) : undefined;
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      parts.push(tidy(() => noGrad(() => model.encodeLatents(x.narrow(0, start, size).to({ device: model.store.device }), generator))));
+      o.onBatch?.(start + size, n);
+    }
+    const latents = tidy(() => cat(parts));
+    return new TensorDataset(latents, tidy(() => labels.clone()), { numClasses: images.numClasses, source: `${images.source} (latents)`, classNames: images.classNames });
+  } finally {
+    for (const p of parts) p.dispose();
+  }
+}
+
+/** What a latent cache file records besides its tensors. */
+export interface LatentCacheInfo {
+  kind: "fewstep-latents";
+  record: LatentRecord;
+  /** The image data spec it was encoded from. */
+  data: string;
+  numClasses: number;
+  classNames?: string[];
+}
+
+/** Writes `latents` (a TensorDataset of latents) to `path` as a latent cache (atomic). */
+export function writeLatentCache(path: string, latents: TensorDataset, info: Omit<LatentCacheInfo, "kind" | "numClasses" | "classNames">): void {
+  const { x, labels } = latents.all();
+  const meta: LatentCacheInfo = { kind: "fewstep-latents", ...info, numClasses: latents.numClasses, ...(latents.classNames ? { classNames: latents.classNames } : {}) };
+  saveSafetensors(path, { latents: toHost(x), labels: toHost(labels) }, { fewstep: JSON.stringify(meta) });
+}
+
+/** Whether `path` is a latent cache (by its metadata), without reading its tensors into the engine. */
+export function isLatentCachePath(path: string): boolean {
+  return path.toLowerCase().endsWith(".safetensors");
+}
+
+/**
+ * Reads a latent cache; with `expect`, refuses one made by another autoencoder.
+ * @throws FormatError when the file is no latent cache; CheckpointError on a hash mismatch
+ */
+export function readLatentCache(path: string, expect?: { sha256: string; who: string }): { dataset: TensorDataset; info: LatentCacheInfo } {
+  let file;
+  try {
+    file = loadSafetensors(path);
+  } catch (err) {
+    throw new FormatError(`${path}: cannot read the latent cache: ${(err as Error).message}`, { cause: err });
+  }
+  let info: LatentCacheInfo;
+  try {
+    info = JSON.parse(file.metadata.fewstep ?? "null") as LatentCacheInfo;
+  } catch {
+    throw new FormatError(`${path}: not a fewstep latent cache (its metadata is not JSON); make one with fewstep encode`);
+  }
+  const latents = file.tensors.latents;
+  const labels = file.tensors.labels;
+  if (info?.kind !== "fewstep-latents" || !latents || !labels || latents.shape.length !== 4 || labels.shape.length !== 1 || labels.shape[0] !== latents.shape[0] || latents.dtype !== "float32" || labels.dtype !== "int64") {
+    throw new FormatError(`${path}: not a fewstep latent cache (it needs float32 latents [N, c, h, w], int64 labels [N] and "fewstep-latents" metadata); make one with fewstep encode`);
+  }
+  if (expect && info.record?.autoencoder?.sha256 !== expect.sha256) {
+    throw new CheckpointError(
+      `${path} holds latents of the autoencoder ${info.record?.autoencoder?.path} (sha256 ${String(info.record?.autoencoder?.sha256).slice(0, 12)}...), not of ${expect.who} (sha256 ${expect.sha256.slice(0, 12)}...); encode the data again with fewstep encode --autoencoder of ${expect.who}`,
+    );
+  }
+  if (!Number.isSafeInteger(info.numClasses) || info.numClasses < 1) throw new ConfigError(`${path}: numClasses must be a positive integer`);
+  const dataset = new TensorDataset(fromHost(latents), fromHost(labels), { numClasses: info.numClasses, source: `${path} (latents of ${info.data})`, classNames: info.classNames });
+  return { dataset, info };
+}
