@@ -6,6 +6,7 @@ import { denoiserOf } from "../diffusion/parameterization.js";
 import { checkDistilledFor, distillMetadata } from "../distill/metadata.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
+import { openCheckpointLatentSpace } from "../latent/latent-space.js";
 
 export interface SamplingSource {
   model: CondDenoiser;
@@ -15,11 +16,16 @@ export interface SamplingSource {
   dtype: "float32" | "float64";
   /** "teacher": guidance combines two predictions; "input": the model takes w (distilled students). */
   guidance: "teacher" | "input";
+  /** A latent model's way back to images (its samples are latents of exampleShape); absent for pixel models. */
+  latent?: import("../latent/latent-space.js").LatentSpace;
   dispose(): void;
 }
 
-/** A fewstep checkpoint (teacher or student) as a sampling source; EMA weights when present. */
-export function loadModelForSampling(path: string, request: { w: number | number[]; steps: number | number[] }): SamplingSource {
+/**
+ * A fewstep checkpoint (teacher or student) as a sampling source; EMA weights when present. A
+ * latent model comes with its latent space (its recorded autoencoder, or `autoencoderPath`, checked by hash).
+ */
+export function loadModelForSampling(path: string, request: { w: number | number[]; steps: number | number[]; autoencoderPath?: string }): SamplingSource {
   const checkpoint = loadCheckpoint(path);
   let model;
   try {
@@ -29,12 +35,23 @@ export function loadModelForSampling(path: string, request: { w: number | number
     disposeCheckpoint(checkpoint);
   }
   const config = model.config;
+  let latent;
+  try {
+    latent = openCheckpointLatentSpace(path, { autoencoderPath: request.autoencoderPath }) ?? undefined;
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   return {
     model: denoiserOf(model),
     exampleShape: model.exampleShape,
     numClasses: config.numClasses,
     dtype: "float32",
     guidance: config.wInput ? "input" : "teacher",
-    dispose: () => model.dispose(),
+    ...(latent ? { latent } : {}),
+    dispose: () => {
+      latent?.dispose();
+      model.dispose();
+    },
   };
 }

@@ -4,6 +4,7 @@
 import { ConfigError } from "../engine/index.js";
 import type { MixtureSpec } from "../diffusion/mixture.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
+import type { LatentRecord } from "../io/latent-record.js";
 
 /** The guidance weights of a student: a range [wMin, wMax], or one fixed w (single-w baseline). */
 export interface WRange {
@@ -12,7 +13,7 @@ export interface WRange {
 }
 
 /** The data a run distils on, recorded so that a later stage trains on the same data. */
-export type DistillData = { kind: "mixture"; name: string; spec: MixtureSpec } | { kind: "images"; spec: string };
+export type DistillData = { kind: "mixture"; name: string; spec: MixtureSpec } | { kind: "images"; spec: string; latent?: LatentRecord };
 
 export interface DistillMetadata extends WRange {
   stage: "one" | "two";
@@ -52,7 +53,8 @@ export function inheritRun(distill: DistillMetadata, from: string, given: { data
 /** Whether two data descriptions are the same data (a mixture by its spec, whatever its name). */
 export function sameData(a: DistillData, b: DistillData): boolean {
   if (a.kind === "mixture" && b.kind === "mixture") return JSON.stringify(a.spec) === JSON.stringify(b.spec);
-  return a.kind === "images" && b.kind === "images" && a.spec === b.spec;
+  // a latent run's data is its images and the autoencoder that encoded them (when both say)
+  return a.kind === "images" && b.kind === "images" && a.spec === b.spec && (!a.latent || !b.latent || a.latent.autoencoder.sha256 === b.latent.autoencoder.sha256);
 }
 
 /** The distillation facts of the checkpoint at `path`, or null for a teacher (the weights are read and freed). */

@@ -9,6 +9,9 @@ import { FewstepError } from "../engine/errors.js";
 import { denoiserOf } from "../diffusion/parameterization.js";
 import { sampleGuided } from "../diffusion/sample.js";
 import { loadModel } from "../io/load-model.js";
+import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
+import { latentRecordOf } from "../io/latent-record.js";
+import { openCheckpointLatentSpace } from "../latent/latent-space.js";
 import type { DenoiserModel } from "../nn/model.js";
 import { classGridInputs } from "./class-grid.js";
 import { saveImageGrid } from "./image-grid.js";
@@ -45,10 +48,14 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
   }
   const teacher = loadModel(o.teacherPath, { wInput: false });
   const models: DenoiserModel[] = [teacher];
+  // a latent teacher's rows are decoded through its autoencoder; its students must share it
+  const latent = openCheckpointLatentSpace(o.teacherPath);
   try {
     const students = studentSteps.map((n) => {
-      const m = loadModel(join(o.runDir, `student-N${n}.safetensors`));
+      const path = join(o.runDir, `student-N${n}.safetensors`);
+      const m = loadModel(path);
       models.push(m);
+      checkSameLatentSpace(path, latent?.record.autoencoder.sha256 ?? null, o.teacherPath);
       return { n, model: m };
     });
     const K = teacher.config.numClasses;
@@ -72,7 +79,7 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
             rows.map((row) => {
               const out = row.run(z, labels, w);
               o.onRow?.(row.label, w);
-              return out;
+              return latent ? latent.decode(out) : out;
             }),
             0,
           );
@@ -93,5 +100,20 @@ export function writeDistillGrids(outDir: string, o: DistillGridOptions): string
     });
   } finally {
     for (const m of models) m.dispose();
+    latent?.dispose();
+  }
+}
+
+/** A student decoded with its teacher's autoencoder must have been distilled on that autoencoder's latents. */
+function checkSameLatentSpace(studentPath: string, teacherSha: string | null, teacherPath: string): void {
+  const checkpoint = loadCheckpoint(studentPath);
+  try {
+    const sha = latentRecordOf(checkpoint.metadata, studentPath)?.autoencoder.sha256 ?? null;
+    if (sha !== teacherSha) {
+      const what = (s: string | null) => (s === null ? "pixel space" : `the latents of autoencoder ${s.slice(0, 12)}...`);
+      throw new FewstepError(`${studentPath} works in ${what(sha)} but the teacher ${teacherPath} in ${what(teacherSha)}; compare a student with its own teacher`);
+    }
+  } finally {
+    disposeCheckpoint(checkpoint);
   }
 }

@@ -86,8 +86,12 @@ export interface EvalModel {
   /** Shown in tables and plots, e.g. "teacher", "student-N4". */
   name: string;
   model: CondDenoiser;
-  /** [C, S, S] */
+  /** What the sampler draws: images [C, S, S], or a latent model's latents [c, h, w]. */
   exampleShape: number[];
+  /** Latent models: latents -> images (latent/latent-space.ts), before quantizing and scoring. @default none (pixel model) */
+  decode?: (latents: Tensor) => Tensor;
+  /** Shape of the images scored: the decoded images' for a latent model. @default exampleShape */
+  imageShape?: number[];
   numClasses: number;
   /** "teacher": two predictions combined per step; "input": a student that takes w. */
   guidance: "teacher" | "input";
@@ -144,8 +148,9 @@ export function evalInputs(n: number, exampleShape: number[], numClasses: number
  */
 export function checkEvalRequest(model: EvalModel, network: FeatureNetwork, steps: number, w: number): void {
   checkDistilledFor(model.distill, model.name, { w, steps });
-  const why = network.incompatibility(model.exampleShape);
-  if (why) throw new ShapeError(`${model.name} makes images [${model.exampleShape}] but ${why}`);
+  const images = model.imageShape ?? model.exampleShape;
+  const why = network.incompatibility(images);
+  if (why) throw new ShapeError(`${model.name} makes images [${images}] but ${why}`);
   if (!Number.isInteger(steps) || steps < 1) throw new ConfigError(`steps must be a positive integer, got ${steps}`);
 }
 
@@ -189,8 +194,9 @@ export async function evaluateModel(model: EvalModel, o: EvaluateOptions): Promi
             // a stochastic sampler's noise: a different stream per batch, the same for every cell
             seed: seed * 65_536 + batch + 1,
           });
+          const images = model.decode ? model.decode(x) : x;
           // the feature network and the float64 statistics stay on the CPU
-          return quantizeImages(device === "cpu" ? x : x.to({ device: "cpu" }));
+          return quantizeImages(device === "cpu" ? images : images.to({ device: "cpu" }));
         }),
       );
       try {

@@ -100,26 +100,57 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
   const outDir = flags["out-dir"] as string;
   if (source.kind === "images") {
     if (!modelPath) throw new FewstepError("image data needs a trained teacher: pass --teacher runs/.../teacher.safetensors (there is no exact teacher for images)");
-    const { openImageDataset } = await import("../../io/datasets.js");
-    const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
     const { loadCheckpoint, disposeCheckpoint } = await import("../../io/checkpoint.js");
     const { modelMetadataFromCheckpoint } = await import("../../io/load-model.js");
+    const { latentRecordOf } = await import("../../io/latent-record.js");
     const checkpoint = loadCheckpoint(modelPath);
-    const meta = modelMetadataFromCheckpoint(modelPath, checkpoint.metadata);
-    disposeCheckpoint(checkpoint);
+    let meta, record;
+    try {
+      meta = modelMetadataFromCheckpoint(modelPath, checkpoint.metadata);
+      record = latentRecordOf(checkpoint.metadata, modelPath);
+    } finally {
+      disposeCheckpoint(checkpoint);
+    }
     if (meta.kind !== "unet") throw new FewstepError(`--data gives images but ${modelPath} holds a ${meta.kind}; use --mixture for vector models`);
-    const host = openImageDataset(source.spec);
-    const data = new ImageTensorDataset(host, { size: meta.config.size });
-    checkBatchMemory(flags, 64, data, Number((meta.config as { baseChannels?: unknown }).baseChannels) || 64);
+    let data: import("../../diffusion/image-dataset.js").TensorDataset;
+    let classNames: string[] | undefined;
+    let latent;
+    if (record) {
+      // a latent teacher: its own autoencoder (checked by hash) encodes the images, as for the teacher
+      const { openLatentSpace } = await import("../../latent/latent-space.js");
+      const { isLatentCache, openLatentData } = await import("../latent-data.js");
+      latent = openLatentSpace(record, modelPath, { device: await deviceFlag(flags) });
+      try {
+        const opened = await openLatentData(source.spec, latent.autoencoder, { size: isLatentCache(source.spec) ? undefined : record.imageShape[1], posterior: record.posterior, seed: flags.seed as number });
+        data = opened.dataset;
+        classNames = data.classNames;
+      } catch (err) {
+        latent.dispose();
+        throw err;
+      }
+    } else {
+      const { openImageDataset } = await import("../../io/datasets.js");
+      const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
+      const host = openImageDataset(source.spec);
+      data = new ImageTensorDataset(host, { size: meta.config.size });
+      classNames = host.classNames;
+    }
+    try {
+      checkBatchMemory(flags, 64, data, Number((meta.config as { baseChannels?: unknown }).baseChannels) || 64);
+    } catch (err) {
+      latent?.dispose();
+      throw err;
+    }
     const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
-    return { mixture: null, data, classNames: host.classNames, outDir, run };
+    const recorded: typeof source = record ? { ...source, latent: record } : source;
+    return { mixture: null, data, classNames, outDir, run, source: recorded, latent };
   }
   const { GaussianMixture } = await import("../../diffusion/mixture.js");
   const mixture = new GaussianMixture(source.spec);
   const data = new GaussianMixture(source.spec, { dtype: "float32" });
   checkBatchMemory(flags, 256, data, Math.max((flags.hidden as number | undefined) ?? 256, 256));
   const run = await openRunFolder(outDir, `config-${command}.json`, `distill ${command}`, flags);
-  return { mixture, data, classNames: undefined, outDir, run };
+  return { mixture, data, classNames: undefined, outDir, run, source, latent: undefined };
 }
 
 /**
@@ -172,13 +203,13 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
     checkResumeFlags(flags["out-dir"] as string, "config-stage-one.json", flags);
   }
   const prepared = await prepare(flags, "stage-one", flags.teacher as string | undefined, source);
-  const { mixture, data, outDir, run } = prepared;
+  const { mixture, data, outDir, run, latent } = prepared;
   const exactTeacher = flags.teacher === undefined && mixture !== null;
   const recipe = exactTeacher ? (await import("../../distill/recipe.js")).exactTeacherRecipe(mixture.spec) : undefined;
   const quality = recipe ? await exactBar(flags, mixture!, r, recipe) : undefined;
   try {
     const result = await runStageOne({
-      data: source,
+      data: prepared.source,
       device,
       teacher: flags.teacher !== undefined ? { kind: "checkpoint", path: flags.teacher as string } : { kind: "exact", model: mixture!, name: source.kind === "mixture" ? source.name : "" },
       dataset: data,
@@ -205,6 +236,7 @@ export async function runStageOneCommand(flags: ParsedFlags): Promise<void> {
     run.close();
     data.dispose();
     mixture?.dispose();
+    latent?.dispose();
   }
 }
 
@@ -239,7 +271,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
     checkResumeFlags(flags["out-dir"] as string, "config-stage-two.json", flags, ["mixture", "data", "w-min", "w-max", "single-w", "target-steps"]);
   }
   const prepared = await prepare(flags, "stage-two", from, inherited.data);
-  const { mixture, data, outDir, run } = prepared;
+  const { mixture, data, outDir, run, latent } = prepared;
   const { exactTeacherRecipe, stepsForHalving } = await import("../../distill/recipe.js");
   const recipe = mixture ? exactTeacherRecipe(mixture.spec) : undefined;
   const quality = recipe ? await exactBar(flags, mixture!, r, recipe) : undefined;
@@ -247,7 +279,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
   try {
     const result = await runStageTwo({
       device,
-      data: inherited.data,
+      data: prepared.source,
       from,
       dataset: data,
       outDir,
@@ -276,6 +308,7 @@ export async function runStageTwoCommand(flags: ParsedFlags): Promise<void> {
     run.close();
     data.dispose();
     mixture?.dispose();
+    latent?.dispose();
   }
 }
 

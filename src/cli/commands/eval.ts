@@ -131,6 +131,8 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
   const { loadClassifierCheckpoint } = await import("../../io/load-classifier.js");
   const { classifierFeatures } = await import("../../eval/feature-network.js");
   const { distillMetadata } = await import("../../distill/metadata.js");
+  const { latentRecordOf } = await import("../../io/latent-record.js");
+  const { openLatentSpace } = await import("../../latent/latent-space.js");
   const { denoiserOf } = await import("../../diffusion/parameterization.js");
   const device = await deviceFlag(flags);
   const { evaluateModel, checkEvalRequest } = await import("../../eval/image-metrics.js");
@@ -165,16 +167,28 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
       try {
         const model = modelFromCheckpoint(path, checkpoint, { device });
         const distill = distillMetadata(checkpoint.metadata);
+        const record = latentRecordOf(checkpoint.metadata, path);
+        let latent;
+        try {
+          latent = record ? openLatentSpace(record, path, { device }) : undefined;
+        } catch (err) {
+          model.dispose();
+          throw err;
+        }
         models.push({
           name: names[i],
           path,
           model: denoiserOf(model),
           exampleShape: model.exampleShape,
+          ...(latent ? { decode: latent.decode, imageShape: latent.imageShape } : {}),
           numClasses: model.config.numClasses,
           guidance: model.config.wInput ? "input" : "teacher",
           distill,
           device,
-          dispose: () => model.dispose(),
+          dispose: () => {
+            latent?.dispose();
+            model.dispose();
+          },
         });
       } catch (err) {
         throw new FewstepError(`--model: ${(err as Error).message}`);
@@ -185,18 +199,20 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
     // Every cell a model can run; what it cannot (another N, a w outside its range) is named now.
     const plan: { model: Loaded; sampler: string; steps: number; w: number }[] = [];
     for (const model of models) {
-      if (model.exampleShape.length !== 3) throw new FewstepError(`--model: ${model.path} makes vectors [${model.exampleShape}], not images; use fewstep eval-mixture for mixture models`);
-      const why = network.incompatibility(model.exampleShape);
+      const images = model.imageShape ?? model.exampleShape;
+      if (images.length !== 3) throw new FewstepError(`--model: ${model.path} makes vectors [${model.exampleShape}], not images; use fewstep eval-mixture for mixture models`);
+      const why = network.incompatibility(images);
       if (why !== null) {
         throw new FewstepError(
           onnx
-            ? `--model ${model.path} makes images [${model.exampleShape}] but --features ${why}`
-            : `--model ${model.path} makes images [${model.exampleShape}] but --classifier ${networkPath} takes [${network.imageSize === null ? "?" : `${model.exampleShape[0]},${network.imageSize},${network.imageSize}`}]: train the classifier with --size ${model.exampleShape[1]}`,
+            ? `--model ${model.path} makes images [${images}] but --features ${why}`
+            : `--model ${model.path} makes images [${images}] but --classifier ${networkPath} takes [${network.imageSize === null ? "?" : `${images[0]},${network.imageSize},${network.imageSize}`}]: train the classifier with --size ${images[1]}`,
         );
       }
-      // One reference statistics for all models: they must make images of one size.
-      if (model.exampleShape.join() !== models[0].exampleShape.join()) {
-        throw new FewstepError(`--model: ${model.path} makes images [${model.exampleShape}] but ${models[0].path} makes [${models[0].exampleShape}]; evaluate models of one image size together`);
+      // One reference statistics for all models: they must make images of one size (pixel and latent models may mix).
+      const first = models[0].imageShape ?? models[0].exampleShape;
+      if (images.join() !== first.join()) {
+        throw new FewstepError(`--model: ${model.path} makes images [${images}] but ${models[0].path} makes [${first}]; evaluate models of one image size together`);
       }
       const d = model.distill;
       if (d?.stage === "two" && d.steps !== null && !steps.includes(d.steps)) {
@@ -228,7 +244,7 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
     const started = performance.now();
     let reference;
     try {
-      reference = await referenceStats({ features: network, size: models[0].exampleShape[1], reference: flags.reference as string, n, cacheDir: flags["cache-dir"] as string });
+      reference = await referenceStats({ features: network, size: (models[0].imageShape ?? models[0].exampleShape)[1], reference: flags.reference as string, n, cacheDir: flags["cache-dir"] as string });
     } catch (err) {
       // a reference that cannot be read says "reference '...'"; anything else is the network's
       const message = (err as Error).message;

@@ -49,7 +49,9 @@ export const sampleSpec: CommandSpec = {
     { name: "columns", kind: "int", meta: "K", min: 1, default: 10, help: "images per row of a .png grid" },
     { name: "dtype", kind: "string", meta: "T", choices: ["float32", "float64"], default: "float32", help: "dtype of the output" },
     { name: "batch-size", kind: "int", meta: "B", min: 1, help: `samples per sampler batch: one batch is in memory at a time and the .npy is written batch by batch (default ${IMAGE_SAMPLE_BATCH} for images, ${VECTOR_SAMPLE_BATCH} for vectors); with more than one batch the samples depend on it` },
-    { name: "clip", kind: "number", meta: "C", min: 0, help: "clamp the final sample to [-C, C] (never the intermediate x-hats)" },
+    { name: "clip", kind: "number", meta: "C", min: 0, help: "clamp the final sample to [-C, C] (never the intermediate x-hats; latent models: the decoded images)" },
+    { name: "latents", kind: "path", meta: "FILE", help: "latent models: also write the raw latents [n, c, h, w] to this .npy (--out gets the decoded images)" },
+    { name: "autoencoder", kind: "path", meta: "FILE|DIR", help: "latent models: decode with this autoencoder instead of the recorded one (it must be the same, by content hash)" },
   ],
   examples: [
     "fewstep sample --mixture ring2d --w 2 --steps 64 --sampler ddim --seed 0 --n 1000 --out x.npy",
@@ -57,6 +59,7 @@ export const sampleSpec: CommandSpec = {
     "fewstep sample --model runs/teacher/teacher.safetensors --w 1 --steps 256 --n 500 --class 2 --out x.npy",
     "fewstep sample --model models/fashion-mnist/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png",
     "fewstep sample --runtime onnx --model student-N4.onnx --w 2 --steps 4 --n 40 --out grid.png",
+    "fewstep sample --model models/fashion-mnist-latent/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png --latents latents.npy",
   ],
 };
 
@@ -83,23 +86,30 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
   if (flags.mixture === undefined && flags.model === undefined) fail("give --mixture (an exact teacher) or --model (a checkpoint)");
   if (flags.mixture !== undefined && flags.model !== undefined) fail("give --mixture or --model, not both");
   checkNoiseFlags(flags);
+  if (flags.mixture !== undefined && (flags.latents !== undefined || flags.autoencoder !== undefined)) fail("--latents and --autoencoder are for latent models (--model); an exact mixture samples vectors");
+  if (flags.latents !== undefined && !(flags.latents as string).toLowerCase().endsWith(".npy")) fail(`--latents ${flags.latents}: the file name must end in .npy`);
 
   const w = flags.w as number;
   const steps = flags.steps as number;
   const seed = flags.seed as number;
-  const source =
+  const source: import("../model-loading.js").SamplingSource =
     flags.mixture !== undefined
       ? (() => {
           const mixture = loadMixture(flags.mixture as string);
           return { model: mixture, exampleShape: mixture.exampleShape, numClasses: mixture.numClasses, dtype: "float64" as const, guidance: "teacher" as const, dispose: () => mixture.dispose() };
         })()
-      : loadModelForSampling(flags.model as string, { w, steps });
+      : loadModelForSampling(flags.model as string, { w, steps, autoencoderPath: flags.autoencoder as string | undefined });
 
   let givenNoise: Tensor | undefined;
   let givenLabels: Tensor | undefined;
   try {
+    const latent = source.latent;
+    if (flags.latents !== undefined && !latent) fail(`--latents: ${flags.model} is a pixel-space model; its samples are the images themselves`);
+    // the sampler's shape (the noise, the latents) and the output's (decoded images for latent models)
     const exampleShape = source.exampleShape;
-    const rowElements = exampleShape.reduce((a, b) => a * b, 1);
+    const outShape = latent ? latent.imageShape : exampleShape;
+    const rowElements = outShape.reduce((a, b) => a * b, 1);
+    const latentElements = exampleShape.reduce((a, b) => a * b, 1);
     const outDtype = flags.dtype as "float32" | "float64";
     // The whole input, when given: the noise and labels files are read (and checked) up front.
     if (flags.noise !== undefined) {
@@ -125,19 +135,20 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
     const batch = Math.min(n, (flags["batch-size"] as number | undefined) ?? (exampleShape.length > 1 ? IMAGE_SAMPLE_BATCH : VECTOR_SAMPLE_BATCH));
     // Only one batch is in memory at a time (a PNG grid keeps every image: grids are small).
     checkMemory(sampleMemory(batch, exampleShape, source.dtype === "float64" ? 8 : 4) + (png ? n * rowElements * 4 : 0), `sampling batches of ${batch} of [${exampleShape}]`, flags["batch-size"] !== undefined ? "--batch-size" : "--n");
-    if (png && exampleShape.length !== 3) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
+    if (png && outShape.length !== 3) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
 
     const generator = new Generator(seed);
     const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
-    if (!png) checkDiskSpace(n * rowElements * (outDtype === "float64" ? 8 : 4), dirname(out), `the output of --n ${n} of [${exampleShape}] (${outDtype})`, "--n");
-    const writer = png ? undefined : openNpyWriter(out, outDtype, [n, ...exampleShape]);
+    if (!png) checkDiskSpace(n * rowElements * (outDtype === "float64" ? 8 : 4), dirname(out), `the output of --n ${n} of [${outShape}] (${outDtype})`, "--n");
+    const writer = png ? undefined : openNpyWriter(out, outDtype, [n, ...outShape]);
+    const latentWriter = flags.latents !== undefined ? openNpyWriter(flags.latents as string, outDtype, [n, ...exampleShape]) : undefined;
     const gridValues = png ? new Float32Array(n * rowElements) : undefined;
     const batches = Math.ceil(n / batch);
     const showProgress = batches > 1 && process.stderr.isTTY === true;
     try {
       for (let start = 0, index = 0; start < n; start += batch, index++) {
         const size = Math.min(batch, n - start);
-        const x = tidy(() => {
+        const batchOut = tidy(() => {
           // Per batch: the noise, then the labels, from one generator (a single batch draws exactly
           // what an unbatched run did).
           const z = givenNoise !== undefined ? givenNoise.narrow(0, start, size) : randn([size, ...exampleShape], generator, { dtype: source.dtype });
@@ -152,10 +163,13 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
             // the sampler's added noise: its own stream per batch, not the one z came from (the
             // same Generator(seed) would make the first added noise equal z); eval's convention
             seed: seed * 65_536 + index + 1,
-            clip,
+            clip: latent ? undefined : clip,
           });
-          return sample.to(outDtype);
+          if (!latent) return { x: sample.to(outDtype) };
+          const images = latent.decode(sample);
+          return { x: (clip ? images.clamp(clip[0], clip[1]) : images).to(outDtype), latents: sample.to(outDtype) };
         });
+        const { x } = batchOut;
         try {
           // Checked before writing, so a diverged sample leaves no output file behind.
           const values = x.data() as Float32Array | Float64Array;
@@ -168,8 +182,14 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
           }
           if (writer !== undefined) writer.append(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), size);
           else gridValues!.set(values, start * rowElements);
+          if (latentWriter !== undefined) {
+            const raw = batchOut.latents!.data() as Float32Array | Float64Array;
+            if (raw.length !== size * latentElements) fail(`internal: ${raw.length} latent values for ${size} samples`);
+            latentWriter.append(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), size);
+          }
         } finally {
           x.dispose();
+          batchOut.latents?.dispose();
         }
         if (showProgress) process.stderr.write(`\rfewstep sample: ${start + size}/${n} samples`);
       }
@@ -178,13 +198,15 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
         writer.commit();
       } else {
         const { saveImageGrid } = await import("../../eval/image-grid.js");
-        saveImageGrid(out, gridValues!, [n, ...exampleShape], { columns: flags.columns as number, title: `w=${w}, ${flags.sampler} ${steps} steps` });
+        saveImageGrid(out, gridValues!, [n, ...outShape], { columns: flags.columns as number, title: `w=${w}, ${flags.sampler} ${steps} steps${latent ? ", decoded" : ""}` });
       }
+      latentWriter?.commit();
     } catch (error) {
       writer?.abort();
+      latentWriter?.abort();
       throw error;
     }
-    console.error(`fewstep sample: wrote ${n} samples [${exampleShape}] (${outDtype}) to ${out}`);
+    console.error(`fewstep sample: wrote ${n} samples [${outShape}] (${outDtype}${latent ? `, decoded from latents [${exampleShape}]` : ""}) to ${out}${flags.latents !== undefined ? `; latents to ${flags.latents}` : ""}`);
   } finally {
     givenNoise?.dispose();
     givenLabels?.dispose();
