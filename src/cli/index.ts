@@ -24,6 +24,7 @@ Commands:
   eval-mixture  error table against the exact mixture teacher's 1024-step map (DDIM, or the sampler's own limit), with plots
   train-classifier  the small CNN behind eval's FID and IS (reports its test accuracy)
   eval          FID and IS of image teachers and students across samplers, N and w: table and plots
+  eval-autoencoder  reconstruction FID, IS and PSNR of an autoencoder (the floor of its latent models)
   eval-merge    one table and set of plots from several eval runs (a sweep split across jobs)
   serve         serve the browser demo (web/dist, from npm run build:web) on localhost
   demo          train a small MLP on two spirals with the engine; prints the loss falling
@@ -63,6 +64,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "train-teacher": () => import("./commands/train-teacher.js").then((m) => m.command),
   "train-autoencoder": () => import("./commands/train-autoencoder.js").then((m) => m.command),
   encode: () => import("./commands/encode.js").then((m) => m.encodeCommand),
+  "eval-autoencoder": () => import("./commands/eval-autoencoder.js").then((m) => m.command),
   decode: () => import("./commands/encode.js").then((m) => m.decodeCommand),
   quickstart: () => import("./commands/quickstart.js").then((m) => m.command),
   "distill stage-one": () => import("./commands/distill.js").then((m) => m.stageOneCommand),

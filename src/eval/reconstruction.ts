@@ -3,8 +3,12 @@
 // their reconstructions. The reconstruction FID, the floor a latent model cannot beat, is
 // scoreImages (image-metrics.ts) of the quantized reconstructions.
 import { cat, noGrad, tidy, type Tensor } from "../engine/index.js";
+import { centerCrop } from "../latent/latent-space.js";
 import type { AutoencoderKL } from "../nn/autoencoder.js";
+import type { FeatureNetwork } from "./feature-network.js";
+import type { GaussianStats } from "./fid.js";
 import { saveImageGrid } from "./image-grid.js";
+import { quantizeImages, scoreOutputs, type ImageScores } from "./image-metrics.js";
 
 /** Reconstructions of images [n, C, S, S]: decode(posterior mean), in batches. */
 export function reconstruct(model: AutoencoderKL, images: Tensor, batchSize = 256): Tensor {
@@ -39,4 +43,31 @@ export function writeReconstructionGrid(path: string, model: AutoencoderKL, imag
     const labels = rows.map((_, i) => (i % 2 === 0 ? "input" : "recon"));
     saveImageGrid(path, grid.data() as Float32Array, grid.shape, { columns: o.columns, rowLabels: labels, title: o.title });
   });
+}
+
+/** The autoencoder's floor: reconstruction FID (and IS) against the reference statistics, and PSNR. */
+export interface ReconstructionScores extends ImageScores {
+  psnr: number;
+  n: number;
+}
+
+/**
+ * Scores the reconstructions of `images` [n, C, S, S] (the reference images padded to the
+ * autoencoder's size): decode(posterior mean), center-cropped to `cropTo` like a latent model's
+ * samples, quantized to 8 bits like every scored image; PSNR against the cropped originals.
+ */
+export async function evaluateReconstruction(model: AutoencoderKL, images: Tensor, o: { cropTo: number | null; features: FeatureNetwork; reference: GaussianStats; batchSize?: number }): Promise<ReconstructionScores> {
+  const rec = tidy(() => quantizeImages(centerCrop(reconstruct(model, images, o.batchSize), o.cropTo)));
+  try {
+    const psnrDb = tidy(() => psnr(centerCrop(images, o.cropTo), rec));
+    const out = await o.features.outputs(rec);
+    try {
+      return { ...tidy(() => scoreOutputs(out.features, out.probs, o.reference)), psnr: psnrDb, n: images.shape[0] };
+    } finally {
+      out.features.dispose();
+      out.probs?.dispose();
+    }
+  } finally {
+    rec.dispose();
+  }
 }
