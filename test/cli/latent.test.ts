@@ -97,6 +97,9 @@ test("latent CLI: train-autoencoder resumes exactly, encode/decode round trip, a
   bad = fewstep("train-autoencoder", "--data", data, "--widths", "8,8,8,8", "--groups", "4", "--steps", "1", "--out-dir", join(dir, "ae-bad"));
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /image size 12 does not divide by the autoencoder's down factor 8 \(4 levels\): pass --size 16/);
+  bad = fewstep("distill", "stage-one", "--teacher", fileURLToPath(new URL("../../../models/fashion-mnist/teacher.safetensors", import.meta.url)), "--data", cache, "--steps", "1", "--out-dir", join(dir, "d2"));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /latents\.safetensors is a latent cache, but .*teacher\.safetensors is a pixel-space model; give it images/);
   const wide = join(dir, "wide.npy");
   saveNpy(wide, { dtype: "float32", shape: [1, 3, 8, 8], data: new Uint8Array(3 * 64 * 4) });
   bad = fewstep("decode", "--latents", wide, "--autoencoder", ae, "--out", join(dir, "w.png"));

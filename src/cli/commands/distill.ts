@@ -129,6 +129,8 @@ async function prepare(flags: ParsedFlags, command: string, modelPath: string | 
         throw err;
       }
     } else {
+      const { isLatentCache } = await import("../latent-data.js");
+      if (isLatentCache(source.spec)) throw new FewstepError(`--data ${source.spec} is a latent cache, but ${modelPath} is a pixel-space model; give it images`);
       const { openImageDataset } = await import("../../io/datasets.js");
       const { ImageTensorDataset } = await import("../../diffusion/image-dataset.js");
       const host = openImageDataset(source.spec);

@@ -107,6 +107,19 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
       throw err;
     }
     latentSpace = latentSpaceOf(autoencoder, opened.record);
+    if (resume) {
+      // the run continues only on the latents it started on
+      const { loadCheckpoint, disposeCheckpoint } = await import("../../io/checkpoint.js");
+      const { latentRecordOf } = await import("../../io/latent-record.js");
+      const saved = loadCheckpoint(checkpointPath);
+      const before = latentRecordOf(saved.metadata, checkpointPath);
+      disposeCheckpoint(saved);
+      if (before?.autoencoder.sha256 !== opened.record.autoencoder.sha256) {
+        latentSpace.dispose();
+        opened.dataset.dispose();
+        throw new FewstepError(`--resume: ${checkpointPath} was trained ${before ? `on latents of another autoencoder (sha256 ${before.autoencoder.sha256.slice(0, 12)}...)` : "on pixels"}, not on ${flags.autoencoder} (sha256 ${opened.record.autoencoder.sha256.slice(0, 12)}...); resume with its own data`);
+      }
+    }
     dataset = opened.dataset;
     classNames = opened.dataset.classNames;
     model = {
