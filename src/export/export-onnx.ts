@@ -162,6 +162,9 @@ export function exportCheckpointToOnnx(path: string, opts: CheckpointExportOptio
   let info: ExportInfo;
   let record: LatentRecord | null;
   try {
+    if ((checkpoint.metadata.model as { kind?: unknown } | undefined)?.kind === "autoencoder-kl") {
+      throw new ConfigError(`${path} is an autoencoder, not a denoiser: export its decoder or encoder with --autoencoder ${path} [--part decoder|encoder]`);
+    }
     model = modelFromCheckpoint(path, checkpoint);
     const m = checkpoint.metadata as { dataset?: { classNames?: unknown }; weightsFrom?: { weights?: unknown } };
     const distill = distillMetadata(checkpoint.metadata);
