@@ -22,3 +22,4 @@ export {
   type LatentOnnxInfo,
 } from "./onnx-metadata.js";
 export { FewstepOnnxModel, openFewstepOnnx, type OrtModuleLike, type OrtSessionLike, type OrtTensorConstructor, type OrtTensorLike } from "./ort-session.js";
+export { FewstepOnnxDecoder, FewstepOnnxEncoder, decoderMismatch, openFewstepDecoder, openFewstepEncoder } from "./ort-autoencoder.js";

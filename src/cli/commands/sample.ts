@@ -46,6 +46,7 @@ export const sampleSpec: CommandSpec = {
     { name: "n", kind: "int", meta: "N", min: 1, help: "number of samples (without --noise)" },
     { name: "class", kind: "int", meta: "K", min: 0, help: "class of every sample (without --labels: random labels otherwise)" },
     { name: "out", kind: "path", meta: "FILE", help: "output .npy of shape [n, ...example shape]; for image models a .png writes a grid instead" },
+    { name: "latents", kind: "path", meta: "FILE", help: "with --runtime onnx and a latent model (its samples decoded to images by the decoder exported beside it): also write the sampled latents to this .npy" },
     { name: "columns", kind: "int", meta: "K", min: 1, default: 10, help: "images per row of a .png grid" },
     { name: "dtype", kind: "string", meta: "T", choices: ["float32", "float64"], default: "float32", help: "dtype of the output" },
     { name: "batch-size", kind: "int", meta: "B", min: 1, help: `samples per sampler batch: one batch is in memory at a time and the .npy is written batch by batch (default ${IMAGE_SAMPLE_BATCH} for images, ${VECTOR_SAMPLE_BATCH} for vectors); with more than one batch the samples depend on it` },
@@ -57,6 +58,7 @@ export const sampleSpec: CommandSpec = {
     "fewstep sample --model runs/teacher/teacher.safetensors --w 1 --steps 256 --n 500 --class 2 --out x.npy",
     "fewstep sample --model models/fashion-mnist/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png",
     "fewstep sample --runtime onnx --model student-N4.onnx --w 2 --steps 4 --n 40 --out grid.png",
+    "fewstep sample --runtime onnx --model latent-student.onnx --w 2 --steps 4 --n 40 --out grid.png --latents z.npy",
   ],
 };
 
@@ -68,6 +70,7 @@ export async function runSample(flags: ParsedFlags): Promise<void> {
   if (typeof flags.model === "string" && flags.model.toLowerCase().endsWith(".onnx")) {
     throw new FewstepError(`--model ${flags.model} is an ONNX model: sample it with --runtime onnx`);
   }
+  if (flags.latents !== undefined) throw new FewstepError("--latents goes with --runtime onnx (a latent model exported with its decoder); --runtime torch writes a latent model's samples as they are");
   const { Generator, full, keep, randint, randn, tidy } = await import("../../engine/index.js");
   const { loadMixture } = await import("../../diffusion/mixture.js");
   const { sampleGuided } = await import("../../diffusion/sample.js");
