@@ -9,6 +9,8 @@
 //            w     float32 [batch]                    guidance weight (only models with a w input)
 //   output   x_hat float32 [batch, ...exampleShape]   x-hat(z_t, t, class[, w]), whatever the prediction
 //   metadata_props "fewstep": JSON FewstepOnnxMetadata (src/portable/onnx-metadata.ts)
+// A latent model (one whose checkpoint has a latent record) is exported with its autoencoder's
+// decoder (export-autoencoder.ts), whose file name its metadata "latent" records.
 import { basename } from "node:path";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
