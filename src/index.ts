@@ -77,4 +77,5 @@ export { classifierFeatures, type FeatureNetwork } from "./eval/feature-network.
 export { runQuickstart, type QuickstartOptions } from "./eval/quickstart.js";
 
 // Deployment: ONNX export.
-export { exportCheckpointToOnnx, exportModelToOnnx, type OnnxExport } from "./export/export-onnx.js";
+export { exportCheckpointToOnnx, exportModelToOnnx, type CheckpointOnnxExport, type OnnxExport } from "./export/export-onnx.js";
+export { exportAutoencoderToOnnx, type AutoencoderOnnxExport } from "./export/export-autoencoder.js";

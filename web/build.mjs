@@ -5,9 +5,12 @@
 // Any missing piece fails the build with a message saying what to do; nothing is skipped.
 //   node web/build.mjs                                   (npm run build:web)
 //   node web/build.mjs --models-from 'DIR/student-N{N}.onnx'   use already exported models
+//   node web/build.mjs --add-model DIR/s.onnx            also ship s.onnx (and s.decoder.onnx beside
+//                                                        it, a latent model's) as models/s.onnx: the
+//                                                        page shows it at ?model=models/s.onnx
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const web = dirname(fileURLToPath(import.meta.url));
@@ -22,12 +25,24 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = {};
+  const args = { addModels: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--models-from" && argv[i + 1]) args.modelsFrom = argv[++i];
-    else fail(`unknown argument ${argv[i]}; usage: node web/build.mjs [--models-from 'DIR/student-N{N}.onnx']`);
+    else if (argv[i] === "--add-model" && argv[i + 1]) args.addModels.push(argv[++i]);
+    else fail(`unknown argument ${argv[i]}; usage: node web/build.mjs [--models-from 'DIR/student-N{N}.onnx'] [--add-model FILE.onnx ...]`);
   }
   return args;
+}
+
+/** An exported model and, when `fewstep export` wrote one beside it, its decoder (NAME.decoder.onnx). */
+function addModel(path) {
+  if (!path.endsWith(".onnx") || !existsSync(path)) fail(`--add-model ${path}: no such .onnx file (make it with \`fewstep export --model CKPT --out ${path}\`)`);
+  const decoder = path.replace(/\.onnx$/, ".decoder.onnx");
+  for (const file of existsSync(decoder) ? [path, decoder] : [path]) {
+    copyFileSync(file, join(modelsDir, basename(file)));
+    console.log(`build:web: copied ${file}`);
+  }
+  console.log(`build:web: the page shows it at ?model=models/${basename(path)}`);
 }
 
 function exportModels() {
@@ -63,6 +78,7 @@ rmSync(modelsDir, { recursive: true, force: true });
 mkdirSync(modelsDir, { recursive: true });
 if (args.modelsFrom) copyModels(args.modelsFrom);
 else exportModels();
+for (const path of args.addModels) addModel(path);
 
 const { build } = await import("vite");
 await build({ configFile: join(web, "vite.config.mjs") });

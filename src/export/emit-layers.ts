@@ -70,6 +70,15 @@ export function linear(g: GraphBuilder, ws: WeightSource, x: string): string {
   return g.op("Gemm", inputs, { transB: { i: 1 } }, "linear");
 }
 
+/**
+ * Linear over the last axis of x [..., in] of any rank (torch's linear: x W^T + b), as MatMul with
+ * the transposed weight and Add; Gemm takes only 2-D inputs.
+ */
+export function linearLastAxis(g: GraphBuilder, ws: WeightSource, x: string): string {
+  const y = g.op("MatMul", [x, g.op("Transpose", [param(g, ws, "weight")], { perm: { ints: [1, 0] } })], {}, "linear");
+  return ws.has("bias") ? g.op("Add", [y, param(g, ws, "bias")]) : y;
+}
+
 /** EmbedMlp: Linear (`.0`) -> SiLU -> Linear (`.2`). */
 export function embedMlp(g: GraphBuilder, ws: WeightSource, x: string): string {
   return linear(g, ws.sub(2), silu(g, linear(g, ws.sub(0), x)));
@@ -102,6 +111,14 @@ export function conv2d(g: GraphBuilder, ws: WeightSource, x: string, opts: { str
   const inputs = [x, g.initializer(weight.name, weight.values, weight.shape, { parameter: true })];
   if (ws.has("bias")) inputs.push(param(g, ws, "bias"));
   return g.op("Conv", inputs, { kernel_shape: { ints: [k, k] }, strides: { ints: [s, s] }, pads: { ints: [p, p, p, p] }, dilations: { ints: [1, 1] }, group: { i: 1 } }, "conv");
+}
+
+/**
+ * Nearest 2x upsampling as torch's upsample_nearest2d: output pixel i reads input floor(i / 2),
+ * which is Resize "nearest" with asymmetric coordinates and floor rounding.
+ */
+export function upsample2x(g: GraphBuilder, x: string): string {
+  return g.op("Resize", [x, "", g.constFloat([1, 1, 2, 2])], { mode: { s: "nearest" }, coordinate_transformation_mode: { s: "asymmetric" }, nearest_mode: { s: "floor" } }, "upsample");
 }
 
 /** Rows of the class embedding [numClasses + 1, E] picked by int64 labels [n] (label numClasses: null). */

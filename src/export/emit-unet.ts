@@ -4,7 +4,7 @@
 // (an attention stage replaces the skip its residual block pushed), concatenated on the way up.
 import { unetLayout, type UNetConfig, type UNetStagePlan } from "../nn/unet.js";
 import type { GraphBuilder } from "./graph-builder.js";
-import { conditionEmbedding, conv2d, groupNorm, linear, logSnr, silu, toXHat, type WeightSource } from "./emit-layers.js";
+import { conditionEmbedding, conv2d, groupNorm, linear, logSnr, silu, toXHat, upsample2x, type WeightSource } from "./emit-layers.js";
 import type { DenoiserInputs } from "./emit-mlp.js";
 
 /** GroupNorm groups of every UNet norm (unet.ts GROUPS). */
@@ -43,14 +43,6 @@ function attention(g: GraphBuilder, s: Extract<Stage, { kind: "attn" }>, x: stri
   const out = g.op("MatMul", [v, g.op("Transpose", [weights], { perm: { ints: [0, 2, 1] } })]);
   const image = g.op("Reshape", [out, g.constInt64([0, c, s.res, s.res])]);
   return g.op("Add", [x, conv2d(g, s.ws.sub("proj"), image)], {}, "attn");
-}
-
-/**
- * Nearest 2x upsampling as torch's upsample_nearest2d: output pixel i reads input floor(i / 2),
- * which is Resize "nearest" with asymmetric coordinates and floor rounding.
- */
-function upsample2x(g: GraphBuilder, x: string): string {
-  return g.op("Resize", [x, "", g.constFloat([1, 1, 2, 2])], { mode: { s: "nearest" }, coordinate_transformation_mode: { s: "asymmetric" }, nearest_mode: { s: "floor" } }, "upsample");
 }
 
 /** Emits the U-Net's forward; returns the name of x-hat [n, C, H, W]. */

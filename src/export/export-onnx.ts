@@ -9,7 +9,8 @@
 //            w     float32 [batch]                    guidance weight (only models with a w input)
 //   output   x_hat float32 [batch, ...exampleShape]   x-hat(z_t, t, class[, w]), whatever the prediction
 //   metadata_props "fewstep": JSON FewstepOnnxMetadata (src/portable/onnx-metadata.ts)
-import { readFileSync } from "node:fs";
+// A latent model (one whose checkpoint has a latent record) is exported with its autoencoder's
+// decoder (export-autoencoder.ts), whose file name its metadata "latent" records.
 import { basename } from "node:path";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
@@ -22,29 +23,18 @@ import { WeightSource } from "./emit-layers.js";
 import { emitMlpDenoiser, type DenoiserInputs } from "./emit-mlp.js";
 import { emitUNet } from "./emit-unet.js";
 import { GraphBuilder } from "./graph-builder.js";
-import { FEWSTEP_ONNX_FORMAT, type FewstepOnnxMetadata } from "../portable/onnx-metadata.js";
+import { encodeFewstepModel, ONNX_OPSET } from "./onnx-file.js";
+import { FEWSTEP_ONNX_FORMAT, type FewstepOnnxMetadata, type LatentOnnxInfo } from "../portable/onnx-metadata.js";
+import { type LatentRecord, latentRecordOf } from "../io/latent-record.js";
+import { type AutoencoderOnnxExport, exportLatentParts } from "./export-autoencoder.js";
 
-/** Opset 17: has LayerNormalization; GroupNormalization (18) is built from InstanceNormalization. */
-export const ONNX_OPSET = 17;
-/** IR version 8 (ONNX 1.10+), the version that goes with opset 17; onnxruntime 1.30 reads it. */
-export const ONNX_IR_VERSION = 8;
-/** fewstep's version (package.json, two folders above dist/src/export), the ModelProto's producer_version. */
-function fewstepVersion(): string {
-  try {
-    return String(JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version);
-  } catch {
-    return "unknown";
-  }
-}
-
-/** The metadata_props key of the fewstep record. */
-export const FEWSTEP_METADATA_KEY = "fewstep";
+export { FEWSTEP_METADATA_KEY, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-file.js";
 
 /**
  * The JSON stored under metadata_props "fewstep": the contract `src/portable` reads (one
  * definition, there), with the fields an export always writes.
  */
-export type ExportedMetadata = FewstepOnnxMetadata & { wMax: number; weights: "ema" | "params"; wRange: [number, number] | null };
+export type ExportedMetadata = FewstepOnnxMetadata & { wMax: number; weights: "ema" | "params"; wRange: [number, number] | null; role: "denoiser" };
 
 /** What an export produced, for the CLI's report. */
 export interface OnnxExport {
@@ -63,6 +53,14 @@ export interface ExportInfo {
   steps?: number | null;
   classNames?: string[];
   wRange?: [number, number] | null;
+  /** A latent model's latent space and decoder file (metadata "latent"). */
+  latent?: LatentOnnxInfo;
+}
+
+/** A checkpoint's export: the denoiser and, for a latent model, its autoencoder's parts. */
+export interface CheckpointOnnxExport extends OnnxExport {
+  decoder: AutoencoderOnnxExport | null;
+  encoder: AutoencoderOnnxExport | null;
 }
 
 /** Emits a denoiser's x-hat into the graph; returns the output's name. */
@@ -80,7 +78,7 @@ const EMITTERS: { [K in ModelKind]: Emitter<K> | { notExported: string } } = {
     return emitUNet(g, ws, config, io);
   },
   classifier: { notExported: "a classifier is a feature network for FID/IS, not a denoiser; fewstep exports denoisers only" },
-  "autoencoder-kl": { notExported: "an autoencoder is not a denoiser; its decoder and encoder are not exported to ONNX yet" },
+  "autoencoder-kl": { notExported: "an autoencoder is not a denoiser; export its decoder or encoder with exportAutoencoderToOnnx (fewstep export --autoencoder)" },
 };
 
 function emitDenoiser(g: GraphBuilder, ws: WeightSource, meta: ModelMetadata, io: DenoiserInputs): string {
@@ -130,33 +128,50 @@ export function exportModelToOnnx(model: DenoiserModel, info: ExportInfo): OnnxE
     source: info.source,
     weights: info.weights,
     wRange: info.wRange ?? null,
+    role: "denoiser",
+    ...(info.latent ? { latent: info.latent } : {}),
   };
-  const bytes = g.encode({
+  const bytes = encodeFewstepModel(g, {
     graphName: `fewstep-${meta.kind}`,
-    irVersion: ONNX_IR_VERSION,
-    opset: ONNX_OPSET,
-    producerName: "fewstep",
-    producerVersion: fewstepVersion(),
     docString: `fewstep ${meta.kind} denoiser: x_hat(z, t, class${config.wInput ? ", w" : ""}); exported from ${info.source}`,
-    metadata: { [FEWSTEP_METADATA_KEY]: JSON.stringify(metadata) },
+    metadata,
   });
   return { bytes, metadata, inputs, output, opset: ONNX_OPSET, parameterCount: g.parameterCount };
 }
 
+/** Options of exportCheckpointToOnnx. */
+export interface CheckpointExportOptions {
+  /** One name per class; replaces the names the checkpoint saved from its data. */
+  classNames?: string[];
+  /** Latent model: the decoder's file name, recorded in the denoiser's metadata (the caller writes it beside the denoiser). @default "<checkpoint name>.decoder.onnx" */
+  decoderFile?: string;
+  /** Latent model: the autoencoder to use instead of the one its record locates (its hash must match). */
+  autoencoder?: string;
+  /** Latent model: export the encoder too. @default false */
+  withEncoder?: boolean;
+}
+
 /**
- * Loads a fewstep checkpoint (EMA weights when it has them, as loadModel does) and exports it;
- * `classNames` (one per class) replaces the names the checkpoint saved from its data.
- * @throws CheckpointError for an unreadable or non-fewstep checkpoint or an unknown model kind
+ * Loads a fewstep checkpoint (EMA weights when it has them, as loadModel does) and exports it; a
+ * latent model (one with a latent record, io/latent-record.ts) also gets its autoencoder's decoder
+ * (and with `withEncoder` its encoder), taken from the recorded autoencoder after checking its hash.
+ * @throws CheckpointError for an unreadable or non-fewstep checkpoint, an unknown model kind, or a
+ *   latent model whose autoencoder is missing or another one
  */
-export function exportCheckpointToOnnx(path: string, opts: { classNames?: string[] } = {}): OnnxExport {
+export function exportCheckpointToOnnx(path: string, opts: CheckpointExportOptions = {}): CheckpointOnnxExport {
   const checkpoint = loadCheckpoint(path);
   let model: DenoiserModel;
   let info: ExportInfo;
+  let record: LatentRecord | null;
   try {
+    if ((checkpoint.metadata.model as { kind?: unknown } | undefined)?.kind === "autoencoder-kl") {
+      throw new ConfigError(`${path} is an autoencoder, not a denoiser: export its decoder or encoder with --autoencoder ${path} [--part decoder|encoder]`);
+    }
     model = modelFromCheckpoint(path, checkpoint);
     const m = checkpoint.metadata as { dataset?: { classNames?: unknown }; weightsFrom?: { weights?: unknown } };
     const distill = distillMetadata(checkpoint.metadata);
     const names = m.dataset?.classNames;
+    record = latentRecordOf(checkpoint.metadata, path);
     info = {
       source: basename(path),
       // a weights file (fewstep weights) holds the EMA averages as plain parameters and says so
@@ -168,13 +183,23 @@ export function exportCheckpointToOnnx(path: string, opts: { classNames?: string
   } finally {
     disposeCheckpoint(checkpoint);
   }
-  if (info.classNames && info.classNames.length !== model.config.numClasses) {
-    const count = info.classNames.length;
-    model.dispose();
-    throw new ConfigError(`${path}: ${count} class names given for a model of ${model.config.numClasses} classes; give one name per class`);
-  }
   try {
-    return exportModelToOnnx(model, info);
+    if (info.classNames && info.classNames.length !== model.config.numClasses) {
+      throw new ConfigError(`${path}: ${info.classNames.length} class names given for a model of ${model.config.numClasses} classes; give one name per class`);
+    }
+    if (record === null) {
+      if (opts.autoencoder !== undefined || opts.withEncoder) throw new ConfigError(`${path} is not a latent model (no latent record), so it has no autoencoder to export; leave out --autoencoder and --with-encoder`);
+      return { ...exportModelToOnnx(model, info), decoder: null, encoder: null };
+    }
+    const parts = exportLatentParts(path, record, { autoencoder: opts.autoencoder, withEncoder: opts.withEncoder });
+    const latentShape = parts.decoder.metadata.latentShape;
+    if (latentShape.join() !== model.exampleShape.join()) {
+      throw new ConfigError(`${path}: the model's examples are [${model.exampleShape}] but its autoencoder makes latents [${latentShape}] of images [${record.imageShape}]; the latent record does not fit this model`);
+    }
+    const decoderFile = opts.decoderFile ?? `${basename(path).replace(/\.safetensors$/, "")}.decoder.onnx`;
+    if (basename(decoderFile) !== decoderFile) throw new ConfigError(`decoder file ${decoderFile}: give a file name without a folder (the decoder is found beside the denoiser)`);
+    info.latent = { decoder: decoderFile, autoencoderSha256: record.autoencoder.sha256, imageShape: record.imageShape.slice(), cropTo: record.cropTo };
+    return { ...exportModelToOnnx(model, info), ...parts };
   } finally {
     model.dispose();
   }

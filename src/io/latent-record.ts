@@ -57,3 +57,11 @@ export function locateAutoencoder(record: LatentRecord, checkpointPath: string):
   }
   return found;
 }
+
+/**
+ * The top (and left) offset of the center crop of a decoded [size, size] image to [cropTo, cropTo]:
+ * floor((size - cropTo) / 2), so an odd margin leaves the extra row and column at the bottom right.
+ */
+export function centerCropOffset(size: number, cropTo: number): number {
+  return Math.floor((size - cropTo) / 2);
+}

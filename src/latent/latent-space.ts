@@ -10,7 +10,7 @@ import { Generator, cat, noGrad, tidy, ConfigError, type Device, type Tensor } f
 import { TensorDataset } from "../diffusion/image-dataset.js";
 import { CheckpointError, FormatError } from "../io/errors.js";
 import { loadAutoencoder, type LoadedAutoencoder } from "../io/load-autoencoder.js";
-import { latentRecordOf, locateAutoencoder, type LatentRecord } from "../io/latent-record.js";
+import { centerCropOffset, latentRecordOf, locateAutoencoder, type LatentRecord } from "../io/latent-record.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { loadSafetensors } from "../io/safetensors.js";
 import { fromHost, toHost } from "../io/tensor-bridge.js";
@@ -85,7 +85,7 @@ export function centerCrop(images: Tensor, side: number | null): Tensor {
   if (side === null) return images;
   const [h, w] = [images.shape[2], images.shape[3]];
   if (side === h && side === w) return images;
-  return images.narrow(2, Math.floor((h - side) / 2), side).narrow(3, Math.floor((w - side) / 2), side);
+  return images.narrow(2, centerCropOffset(h, side), side).narrow(3, centerCropOffset(w, side), side);
 }
 
 /** The record of latents `autoencoder` makes from images [C, S, S] (data of side `dataSide`, padded to S when smaller). */

@@ -8,5 +8,18 @@ export { ddimStep, sampleDdim } from "./ddim.js";
 export { renoiseVariance, sampleStochastic } from "./stochastic.js";
 export { guided, nullClass, withW } from "./guidance.js";
 export { PORTABLE_SAMPLERS, exampleSize, samplePortable, type PortableModelInfo, type PortableSampleRequest, type PortableSamplerName } from "./sample.js";
-export { FEWSTEP_ONNX_FORMAT, OnnxMetadataError, readFewstepMetadata, readOnnxMetadataProps, validateFewstepMetadata, type FewstepOnnxMetadata } from "./onnx-metadata.js";
+export {
+  FEWSTEP_ONNX_FORMAT,
+  OnnxMetadataError,
+  decodedImageShape,
+  readFewstepAutoencoderMetadata,
+  readFewstepMetadata,
+  readOnnxMetadataProps,
+  validateAutoencoderMetadata,
+  validateFewstepMetadata,
+  type FewstepAutoencoderOnnxMetadata,
+  type FewstepOnnxMetadata,
+  type LatentOnnxInfo,
+} from "./onnx-metadata.js";
 export { FewstepOnnxModel, openFewstepOnnx, type OrtModuleLike, type OrtSessionLike, type OrtTensorConstructor, type OrtTensorLike } from "./ort-session.js";
+export { FewstepOnnxDecoder, FewstepOnnxEncoder, decoderMismatch, openFewstepDecoder, openFewstepEncoder } from "./ort-autoencoder.js";

@@ -42,7 +42,7 @@ test(
       [["--model", join(dir, "nope.safetensors"), "--out", join(dir, "m.onnx")], /--model .*nope\.safetensors: no such file/],
       [["--model", teacherPath, "--out", join(dir, "m.bin")], /--out .*m\.bin: the file name must end in \.onnx/],
       [["--model", teacherPath, "--out", join(dir, "missing", "m.onnx")], /--out: folder .*missing does not exist/],
-      [["--out", join(dir, "m.onnx")], /give --model \(a checkpoint\) and --out/],
+      [["--out", join(dir, "m.onnx")], /give --model \(a checkpoint\) or --autoencoder \(an autoencoder alone\), and --out/],
     ];
     for (const [args, message] of cases) {
       const run = fewstep(["export", ...args]);
@@ -58,7 +58,7 @@ test(
     w.dispose();
     const run = fewstep(["export", "--model", unknown, "--out", join(dir, "m.onnx")]);
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /unknown\.safetensors: not a fewstep model checkpoint: metadata\.model must be \{ kind: "mlp-denoiser" \| "unet" \| "classifier", config \}, got \{"kind":"transformer"/);
+    assert.match(run.stderr, /unknown\.safetensors: not a fewstep model checkpoint: metadata\.model must be \{ kind: "mlp-denoiser" \| "unet" \| "classifier" \| "autoencoder-kl", config \}, got \{"kind":"transformer"/);
     assert.deepEqual(readdirSync(dir).sort(), ["unknown.safetensors"], "no .onnx or temporary file left behind");
   }),
 );

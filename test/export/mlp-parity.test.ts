@@ -76,6 +76,7 @@ test("MLP export: the ModelProto carries the contract (opset 17, producer, symbo
       source: "m.safetensors",
       weights: "ema",
       wRange: [0, 4],
+      role: "denoiser",
     });
   } finally {
     model.dispose();

@@ -19,11 +19,12 @@ export function parityInputs(model: DenoiserModel, n: number, seed: number): { z
   });
 }
 
-/** Adds N(0, scale^2) noise to every parameter, so zero-initialised layers (the w path, output convs) take part in the check. */
-export function perturbWeights(model: DenoiserModel, seed: number, scale = 0.05): void {
+/** Adds N(0, scale^2) noise to every parameter (those `only` picks), so zero-initialised layers (the w path, output convs) take part in the check. */
+export function perturbWeights(model: { named(): Map<string, Tensor> }, seed: number, scale = 0.05, only: (name: string) => boolean = () => true): void {
   const g = new Generator(seed);
   noGrad(() => {
-    for (const p of model.named().values()) {
+    for (const [name, p] of model.named()) {
+      if (!only(name)) continue;
       const noise = randn(p.shape, g).mul(scale);
       p.add_(noise);
       noise.dispose();

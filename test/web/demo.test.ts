@@ -1,16 +1,22 @@
 // The browser demo end to end: web/dist (npm run build:web) served by fewstep's static server,
 // loaded in Debian's chromium (headless, through playwright-core). Moving the w slider must change
 // the picture, and what the page drew must equal onnxruntime-node's sample of the same model file
-// through the same portable sampler, for the same class, seed, w and steps.
+// through the same portable sampler, for the same class, seed, w and steps. A latent student given
+// by ?model= (a tiny one, exported into web/dist/models for the test) draws its decoded images,
+// equal to onnxruntime-node's sample decoded by the same decoder file.
 // Chromium missing or web/dist not built: the test fails and says how to fix it (CI installs both).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import type { Browser, Page } from "playwright-core";
 import { type StaticServer, startStaticServer } from "../../src/cli/static-server.js";
-import { openFewstepOnnx } from "../../src/portable/index.js";
+import { exportCheckpointToOnnx } from "../../src/export/export-onnx.js";
+import { openFewstepDecoder, openFewstepOnnx } from "../../src/portable/index.js";
+import { writeLatentStudent } from "../helpers/latent-fixture.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const webDist = fileURLToPath(new URL("../../../web/dist", import.meta.url));
@@ -23,6 +29,8 @@ interface PageSample {
   sampler: "ddim" | "stochastic";
   n: number;
   data: number[];
+  exampleShape: number[];
+  latents?: number[];
   ms: number;
   backend: string;
 }
@@ -129,5 +137,45 @@ test("every step count and the stochastic sampler match onnxruntime-node", async
       const diff = maxAbsDiff(s.data, await nodeSample(s));
       assert.ok(diff < 1e-3, `${sampler}, ${steps} steps: max abs diff ${diff}`);
     }
+  }
+});
+
+test("?model= a latent student: the page draws decoded images, equal to onnxruntime-node's sample + decode", async () => {
+  // the tiny latent student of test/helpers, exported into a folder of web/dist for this test only
+  const work = mkdtempSync(join(tmpdir(), "fewstep-web-latent-"));
+  const folder = mkdtempSync(join(webDist, "models", "test-latent-"));
+  const latentPage = await browser.newPage();
+  try {
+    const { studentPath } = writeLatentStudent(work);
+    const exported = exportCheckpointToOnnx(studentPath, { decoderFile: "s.decoder.onnx" });
+    writeFileSync(join(folder, "s.onnx"), exported.bytes);
+    writeFileSync(join(folder, "s.decoder.onnx"), exported.decoder!.bytes);
+    const errors: string[] = [];
+    latentPage.on("pageerror", (e) => errors.push(e.message));
+    await latentPage.goto(`${server.url}?model=models/${basename(folder)}/s.onnx`);
+    await latentPage.evaluate(() => (globalThis as unknown as BrowserGlobal).fewstep.ready).catch((e: Error) => assert.fail(`the page did not start: ${e.message} ${errors.join("; ")}`));
+    // the page offers only the student's own N (2) and drew a first sample of decoded 6 x 6 images
+    assert.deepEqual(await latentPage.$$eval("#steps option", (options) => options.map((o) => (o as unknown as { value: string }).value)), ["2"]);
+    const drawn = await latentPage.waitForFunction(() => (globalThis as unknown as BrowserGlobal).fewstepLastSample, undefined, { timeout: 30_000 });
+    assert.deepEqual(((await drawn.jsonValue()) as PageSample).exampleShape, [1, 6, 6]);
+
+    const settings = { classIndex: 2, w: 1.5, steps: 2, seed: 9, sampler: "ddim" as const, n: 4 };
+    const s = (await latentPage.evaluate((settings) => (globalThis as unknown as BrowserGlobal).fewstep.sample(settings), settings)) as PageSample;
+    const model = await openFewstepOnnx(ort, exported.bytes, { source: "s.onnx" });
+    const decoder = await openFewstepDecoder(ort, exported.decoder!.bytes, { source: "s.decoder.onnx", forModel: { metadata: model.metadata, source: "s.onnx" } });
+    try {
+      const latents = await model.sample({ ...settings, labels: new Int32Array(4).fill(2) });
+      const images = (await decoder.decode(latents)).map((v) => Math.min(1, Math.max(-1, v)));
+      assert.equal(s.data.length, 4 * 36);
+      assert.ok(maxAbsDiff(s.latents!, latents) < 1e-3, `latents: max abs diff ${maxAbsDiff(s.latents!, latents)}`);
+      assert.ok(maxAbsDiff(s.data, images) < 1e-3, `decoded images: max abs diff ${maxAbsDiff(s.data, images)}`);
+    } finally {
+      await model.release();
+      await decoder.release();
+    }
+  } finally {
+    await latentPage.close();
+    rmSync(folder, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 });

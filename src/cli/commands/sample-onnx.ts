@@ -1,12 +1,14 @@
 // `fewstep sample --runtime onnx`: an exported model (model.onnx from `fewstep export`) on
 // onnxruntime-node with the portable samplers of src/portable. Same flags and outputs as the torch
-// path (.npy, or a PNG grid for image models); nothing here imports src/engine's tensors, so
-// libtorch is never loaded. For one seed the noise differs from the torch path (the portable
+// path (.npy, or a PNG grid for image models); a latent model's samples go through the decoder
+// its file names (exported beside it), so the outputs are images, and `--latents` keeps the
+// latents. Nothing here imports src/engine's tensors, so libtorch is never loaded. For one seed the noise differs from the torch path (the portable
 // generator is not libtorch's): pass --noise and --labels to compare the two runtimes.
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { checkMemory, sampleMemory, threadsFromEnv } from "../../engine/bounds.js";
 import { FewstepError } from "../../engine/errors.js";
-import { NormalRng, type FewstepOnnxModel, type PortableSamplerName, exampleSize, openFewstepOnnx } from "../../portable/index.js";
+import { NormalRng, type FewstepOnnxDecoder, type FewstepOnnxModel, type OrtModuleLike, type PortableSamplerName, exampleSize, openFewstepDecoder, openFewstepOnnx } from "../../portable/index.js";
 import type { ParsedFlags } from "../flags.js";
 import { checkNoiseFlags, checkSampleOut } from "./sample.js";
 
@@ -38,9 +40,16 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
   } catch (error) {
     throw new FewstepError(`--model: ${(error as Error).message}`);
   }
+  let decoder: FewstepOnnxDecoder | null = null;
   try {
     const { exampleShape, numClasses } = model.metadata;
     const size = exampleSize(exampleShape);
+    const latentsOut = flags.latents as string | undefined;
+    if (flags.autoencoder !== undefined) fail("--autoencoder goes with --runtime torch; --runtime onnx decodes with the decoder exported beside the model (fewstep export)");
+    if (model.metadata.latent) decoder = await openDecoderBeside(ort, path, model, threads);
+    else if (latentsOut !== undefined) fail(`--latents: ${path} is not a latent model (its samples are the output); leave --latents out`);
+    if (latentsOut !== undefined && !latentsOut.toLowerCase().endsWith(".npy")) fail(`--latents ${latentsOut}: the file name must end in .npy`);
+    const outShape = decoder ? decoder.imageShape : exampleShape;
     const w = flags.w as number;
     const steps = flags.steps as number;
     const seed = flags.seed as number;
@@ -60,7 +69,7 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
       n = host.shape[0];
     } else {
       n = flags.n as number;
-      checkMemory(sampleMemory(n, exampleShape, 4), `sampling --n ${n} of [${exampleShape}]`, "--n");
+      checkMemory(sampleMemory(n, exampleShape, 4) + n * exampleSize(outShape) * 4, `sampling --n ${n} of [${exampleShape}]`, "--n");
     }
     let labels: Int32Array;
     if (flags.labels !== undefined) {
@@ -80,21 +89,45 @@ export async function runSampleOnnx(flags: ParsedFlags): Promise<void> {
     }
     const clip = flags.clip !== undefined ? ([-(flags.clip as number), flags.clip as number] as [number, number]) : undefined;
     const sampler = flags.sampler as PortableSamplerName;
-    const x = await model.sample({ sampler, steps, w, labels, seed, z, clip });
+    if (png && outShape.length !== 3) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
+    // --clip applies to what is written: a latent model's decoded images, as on the torch path
+    const latents = await model.sample({ sampler, steps, w, labels, seed, z, clip: decoder ? undefined : clip });
+    const images = decoder ? await decoder.decode(latents) : latents;
+    const x = decoder && clip ? images.map((v) => Math.min(clip[1], Math.max(clip[0], v))) : images;
 
-    const shape = [n, ...exampleShape];
+    const writeNpy = (file: string, values: Float32Array, shape: number[]) =>
+      saveNpy(file, flags.dtype === "float64" ? fromTypedArray("float64", shape, Float64Array.from(values)) : fromTypedArray("float32", shape, values));
+    if (latentsOut !== undefined) writeNpy(latentsOut, latents, [n, ...exampleShape]);
+    const shape = [n, ...outShape];
     if (png) {
-      if (shape.length !== 4) fail(`--out ${out}: a PNG grid needs an image model; this one gives samples of shape [${exampleShape}]: write a .npy`);
       const { saveImageGrid } = await import("../../eval/image-grid.js");
       saveImageGrid(out, x, shape, { columns: flags.columns as number, title: `w=${w}, ${sampler} ${steps} steps (onnx)` });
-    } else if (flags.dtype === "float64") {
-      saveNpy(out, fromTypedArray("float64", shape, Float64Array.from(x)));
     } else {
-      saveNpy(out, fromTypedArray("float32", shape, x));
+      writeNpy(out, x, shape);
     }
-    console.error(`fewstep sample: wrote ${n} samples [${exampleShape}] (${flags.dtype}) to ${out} (onnxruntime-node, ${size * n} numbers)`);
+    const decoded = decoder ? `, decoded by ${decoder.source}${latentsOut !== undefined ? `; latents [${exampleShape}] to ${latentsOut}` : ""}` : "";
+    console.error(`fewstep sample: wrote ${n} samples [${outShape}] (${flags.dtype}) to ${out} (onnxruntime-node, ${size * n} numbers${decoded})`);
   } finally {
+    await decoder?.release();
     await model.release();
+  }
+}
+
+/** The decoder a latent model's file names, opened from beside it and checked to be that model's. */
+async function openDecoderBeside(ort: OrtModuleLike, modelPath: string, model: FewstepOnnxModel, threads: number | undefined): Promise<FewstepOnnxDecoder> {
+  const name = model.metadata.latent!.decoder;
+  if (name === null) throw new FewstepError(`--model ${modelPath} is a latent model exported without its decoder; export it again with \`fewstep export --model CHECKPOINT --out ${modelPath}\``);
+  const path = join(dirname(modelPath), name);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new FewstepError(`--model ${modelPath} is a latent model; its decoder ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); keep the ${name} that \`fewstep export\` wrote beside it`);
+  }
+  try {
+    return await openFewstepDecoder(ort, bytes, { source: path, sessionOptions: threads ? { intraOpNumThreads: threads } : {}, forModel: { metadata: model.metadata, source: modelPath } });
+  } catch (error) {
+    throw new FewstepError(`--model: ${(error as Error).message}`);
   }
 }
 

@@ -50,7 +50,7 @@ export const sampleSpec: CommandSpec = {
     { name: "dtype", kind: "string", meta: "T", choices: ["float32", "float64"], default: "float32", help: "dtype of the output" },
     { name: "batch-size", kind: "int", meta: "B", min: 1, help: `samples per sampler batch: one batch is in memory at a time and the .npy is written batch by batch (default ${IMAGE_SAMPLE_BATCH} for images, ${VECTOR_SAMPLE_BATCH} for vectors); with more than one batch the samples depend on it` },
     { name: "clip", kind: "number", meta: "C", min: 0, help: "clamp the final sample to [-C, C] (never the intermediate x-hats; latent models: the decoded images)" },
-    { name: "latents", kind: "path", meta: "FILE", help: "latent models: also write the raw latents [n, c, h, w] to this .npy (--out gets the decoded images)" },
+    { name: "latents", kind: "path", meta: "FILE", help: "latent models (both runtimes): also write the raw latents [n, c, h, w] to this .npy (--out gets the decoded images)" },
     { name: "autoencoder", kind: "path", meta: "FILE|DIR", help: "latent models: decode with this autoencoder instead of the recorded one (it must be the same, by content hash)" },
   ],
   examples: [
@@ -60,6 +60,7 @@ export const sampleSpec: CommandSpec = {
     "fewstep sample --model models/fashion-mnist/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png",
     "fewstep sample --runtime onnx --model student-N4.onnx --w 2 --steps 4 --n 40 --out grid.png",
     "fewstep sample --model models/fashion-mnist-latent/student-N4.safetensors --w 2 --steps 4 --n 40 --out grid.png --latents latents.npy",
+    "fewstep sample --runtime onnx --model latent-student.onnx --w 2 --steps 4 --n 40 --out grid.png --latents z.npy",
   ],
 };
 
