@@ -17,7 +17,10 @@ export interface TrainState {
   /** The trained parameters by name (live references), and how to copy saved ones in. */
   named(): Map<string, Tensor>;
   loadWeights(values: Map<string, Tensor>): unknown;
-  optimizer: Optimizer;
+  /** What save and resume use of the optimizer (a trainer with two optimizers joins their states). */
+  optimizer: Pick<Optimizer, "stateDict" | "loadStateDict">;
+  /** More trained tensors saved beside the parameters (a GAN's discriminator), given back to loadWeights. */
+  extraTensors?: () => Map<string, Tensor>;
   generator: Generator;
   ema?: EMA;
 }
@@ -38,7 +41,7 @@ export function emaNamed(state: Pick<TrainState, "named" | "ema">): Map<string, 
 export function saveTrainState(path: string, state: TrainState, step: number, metadata: Record<string, unknown>): void {
   tidy(() =>
     saveCheckpoint(path, {
-      params: state.named(),
+      params: state.extraTensors ? new Map([...state.named(), ...state.extraTensors()]) : state.named(),
       ...(state.ema ? { ema: emaNamed(state) } : {}),
       optimizer: state.optimizer.stateDict(),
       generatorState: state.generator.getState(),

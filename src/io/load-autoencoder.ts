@@ -69,8 +69,13 @@ function readFewstepCheckpoint(path: string): { config: AutoencoderKLConfig; wei
       throw new CheckpointError(`${path}: not an autoencoder checkpoint: metadata.model.kind is ${JSON.stringify(kind)}, expected "autoencoder-kl" (train one with fewstep train-autoencoder, or pass a diffusers AutoencoderKL folder)`);
     }
     const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata) as { kind: "autoencoder-kl"; config: AutoencoderKLConfig };
-    // keep the weights one encodes with (EMA when saved); free the rest now
+    // keep the weights one encodes with (EMA when saved); free the rest now (a GAN run's
+    // discriminator.* tensors are training state, not part of the autoencoder)
     const weights = checkpoint.ema ?? checkpoint.params;
+    for (const name of [...weights.keys()].filter((k) => k.startsWith("discriminator."))) {
+      weights.get(name)!.dispose();
+      weights.delete(name);
+    }
     disposeCheckpoint({ ...checkpoint, params: checkpoint.ema ? checkpoint.params : new Map(), ema: undefined });
     return { config: meta.config, weights, metadata: checkpoint.metadata };
   } catch (err) {

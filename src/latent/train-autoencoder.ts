@@ -14,7 +14,8 @@ import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelMetadataFromCheckpoint } from "../io/load-model.js";
 import { AutoencoderKL, resolveAutoencoderConfig, samplePosterior, type AutoencoderKLConfig } from "../nn/autoencoder.js";
 import { ParamStore } from "../nn/param-store.js";
-import { autoencoderLoss } from "./autoencoder-loss.js";
+import { adaptiveWeight, autoencoderLoss, hingeLoss } from "./autoencoder-loss.js";
+import { PatchDiscriminator } from "../nn/patch-discriminator.js";
 
 export interface TrainAutoencoderOptions {
   /** Images [C, S, S] in [-1, 1]; S must divide by the down factor. Required. */
@@ -58,6 +59,13 @@ export interface TrainAutoencoderOptions {
   snapshot?: { every: number; fn: (step: number, ema: AutoencoderKL) => void };
   /** Extra metadata saved in every checkpoint (the data's description). */
   metadata?: Record<string, unknown>;
+  /**
+   * LDM's PatchGAN term: the discriminator trains from step `start` on (hinge loss, AdamW at the
+   * same lr with betas (0.5, 0.9) as LDM's Adam), and the autoencoder's loss gains
+   * adaptive weight x `weight` x its generator term. Its weights and optimizer state are saved in
+   * the checkpoint (as discriminator.* and disc.*), so resume stays exact. @default none
+   */
+  discriminator?: { start: number; weight?: number; width?: number; layers?: number };
 }
 
 /** Defaults of trainAutoencoder, each with its reason. */
@@ -166,9 +174,23 @@ export async function trainAutoencoder(opts: TrainAutoencoderOptions): Promise<T
   const lrAt = (step: number) => (o.warmupSteps > 0 ? o.lr * Math.min(1, step / o.warmupSteps) : o.lr);
   const optimizer = new AdamW(params, { lr: lrAt(1) });
   const ema = new EMA(params, o.emaDecay);
-  const state: TrainState = { named: () => model.named(), loadWeights: (v) => model.store.load(v), optimizer, generator, ema };
+  const gan = opts.discriminator ? buildGan(opts.discriminator, channels, o, device) : null;
+  const state: TrainState = {
+    named: () => model.named(),
+    loadWeights: (v) => {
+      const own = new Map([...v].filter(([k]) => !k.startsWith(DISC_PREFIX)));
+      model.store.load(own);
+      if (gan) gan.loadWeights(v);
+      else if (own.size !== v.size) throw new ConfigError(`trainAutoencoder: ${opts.checkpointPath} was trained with a discriminator; resume it with the same discriminator settings`);
+    },
+    optimizer: gan ? gan.jointOptimizer(optimizer) : optimizer,
+    ...(gan ? { extraTensors: () => gan.named() } : {}),
+    generator,
+    ema,
+  };
   const sums = { rec: keep(zeros([], { device })), kl: keep(zeros([], { device })) };
   const disposeAll = () => {
+    gan?.dispose();
     ema.dispose();
     optimizer.dispose();
     model.dispose();
@@ -236,25 +258,26 @@ export async function trainAutoencoder(opts: TrainAutoencoderOptions): Promise<T
       checkpointEvery: o.checkpointEvery,
       save: opts.checkpointPath ? save : undefined,
       afterBackward: opts.afterBackward,
-      afterStep: snapshot
-        ? (s) => {
-            if (s % snapshot.every !== 0 && s !== o.steps) return;
-            const copy = emaModel();
-            try {
-              snapshot.fn(s, copy);
-            } finally {
-              copy.dispose();
-            }
-          }
-        : undefined,
-      loss: (g) => {
-        const { loss, rec, kl } = autoencoderLoss(model, dataset.sample(o.batchSize, g).x, g, { klWeight: o.klWeight, l2Weight: o.l2Weight });
+      afterStep: (s) => {
+        // LDM's second optimizer step: the discriminator on this batch against fresh reconstructions of the updated autoencoder
+        if (gan) gan.discriminatorStep(model, s, generator);
+        if (!snapshot || (s % snapshot.every !== 0 && s !== o.steps)) return;
+        const copy = emaModel();
+        try {
+          snapshot.fn(s, copy);
+        } finally {
+          copy.dispose();
+        }
+      },
+      loss: (g, s) => {
+        const x = dataset.sample(o.batchSize, g).x;
+        const { loss, rec, kl, reconstructions } = autoencoderLoss(model, x, g, { klWeight: o.klWeight, l2Weight: o.l2Weight });
         noGrad(() => {
           sums.rec.add_(rec.detach());
           sums.kl.add_(kl.detach());
         });
         windowSteps += 1;
-        return loss;
+        return gan ? gan.withGeneratorTerm(model, x, loss, rec, reconstructions, s) : loss;
       },
     });
   } catch (err) {
@@ -304,4 +327,73 @@ function checkResumedConfig(path: string, wanted: AutoencoderKLConfig): void {
   } finally {
     disposeCheckpoint(checkpoint);
   }
+}
+
+const DISC_PREFIX = "discriminator.";
+const DISC_OPTIM_PREFIX = "disc.";
+
+/** LDM's discriminator defaults: weight 0.5 (its kl-f4/f8 configs), ndf 64, 3 layers. */
+export const DISCRIMINATOR_DEFAULTS = { weight: 0.5, width: 64, layers: 3 };
+
+/** The PatchGAN side of a run: the discriminator, its optimizer, and the two terms it adds. */
+function buildGan(d: NonNullable<TrainAutoencoderOptions["discriminator"]>, channels: number, o: Resolved, device: Device) {
+  if (!Number.isSafeInteger(d.start) || d.start < 0) throw new ConfigError(`trainAutoencoder: discriminator.start must be an integer >= 0, got ${JSON.stringify(d.start)}`);
+  const weight = d.weight ?? DISCRIMINATOR_DEFAULTS.weight;
+  const store = new ParamStore({ seed: o.seed + 1, device });
+  const disc = new PatchDiscriminator(store.sub("discriminator"), { channels, width: d.width ?? DISCRIMINATOR_DEFAULTS.width, layers: d.layers ?? DISCRIMINATOR_DEFAULTS.layers });
+  const discOptimizer = new AdamW(disc.parameters(), { lr: o.lr, betas: [0.5, 0.9], weightDecay: 0 });
+  // taming's adopt_weight: the discriminator's factor is 0 while global_step (0-based) < start
+  const active = (step: number) => step - 1 >= d.start;
+  let batch: Tensor | null = null;
+  return {
+    named: () => disc.named(),
+    loadWeights: (values: Map<string, Tensor>) => {
+      const own = new Map([...values].filter(([k]) => k.startsWith(DISC_PREFIX)));
+      if (own.size === 0) throw new ConfigError("trainAutoencoder: the checkpoint has no discriminator; resume without one, or start a new run");
+      store.load(own);
+    },
+    /** Both optimizers' states in one record: the autoencoder's as before, the discriminator's under disc.* */
+    jointOptimizer: (ae: AdamW) => ({
+      stateDict: () => {
+        const a = ae.stateDict();
+        const b = discOptimizer.stateDict();
+        return {
+          tensors: { ...a.tensors, ...Object.fromEntries(Object.entries(b.tensors).map(([k, v]) => [DISC_OPTIM_PREFIX + k, v])) },
+          scalars: { ...a.scalars, ...Object.fromEntries(Object.entries(b.scalars).map(([k, v]) => [DISC_OPTIM_PREFIX + k, v])) },
+        };
+      },
+      loadStateDict: (s: { tensors: Record<string, Tensor>; scalars: Record<string, number> }) => {
+        const split = <T>(r: Record<string, T>, mine: boolean) => Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith(DISC_OPTIM_PREFIX) === mine).map(([k, v]) => [mine ? k.slice(DISC_OPTIM_PREFIX.length) : k, v]));
+        ae.loadStateDict({ tensors: split(s.tensors, false), scalars: split(s.scalars, false) });
+        discOptimizer.loadStateDict({ tensors: split(s.tensors, true), scalars: split(s.scalars, true) });
+      },
+    }),
+    /** The autoencoder's loss plus the adaptive-weighted generator term (from `start` on); keeps x for the discriminator's step. */
+    withGeneratorTerm: (model: AutoencoderKL, x: Tensor, loss: Tensor, rec: Tensor, reconstructions: Tensor, step: number): Tensor => {
+      batch?.dispose();
+      batch = keep(x.detach());
+      if (!active(step)) return loss;
+      const g = disc.forward(reconstructions).mean().neg();
+      const last = model.named().get("decoder.conv_out.weight")!;
+      const dWeight = adaptiveWeight(rec, g, last, [...model.parameters(), ...disc.parameters()]) * weight;
+      return loss.add(g.mul(dWeight));
+    },
+    /** The hinge step on the kept batch and a fresh posterior sample of the updated autoencoder. */
+    discriminatorStep: (model: AutoencoderKL, step: number, generator: Generator) => {
+      if (!active(step) || batch === null) return;
+      const x = batch;
+      tidy(() => {
+        const fake = noGrad(() => model.decode(samplePosterior(model.encode(x), generator)));
+        discOptimizer.zeroGrad();
+        hingeLoss(disc.forward(x), disc.forward(fake)).backward();
+        discOptimizer.lr = o.lr;
+        discOptimizer.step();
+      });
+    },
+    dispose: () => {
+      batch?.dispose();
+      discOptimizer.dispose();
+      disc.dispose();
+    },
+  };
 }

@@ -1,6 +1,6 @@
 // `fewstep train-autoencoder`: trains the KL autoencoder of a latent diffusion model on images
-// (latent diffusion's loss: summed L1, optional L2, KL at weight 1e-6; no LPIPS, whose VGG
-// weights cannot be fetched offline, and no discriminator yet). The run folder gets config.json,
+// (latent diffusion's loss: summed L1, optional L2, KL at weight 1e-6, optionally its PatchGAN
+// discriminator from --disc-start on; no LPIPS, whose VGG weights cannot be fetched offline). The run folder gets config.json,
 // log.jsonl (with the reconstruction and KL terms), autoencoder.safetensors (weights, EMA,
 // optimizer, generator; the scaling factor estimated from data at every save) and
 // reconstruction grids grids/step-<K>.png. Ctrl-C saves and stops; --resume continues exactly.
@@ -29,6 +29,10 @@ export const trainAutoencoderSpec: CommandSpec = {
     { name: "lr", kind: "number", meta: "LR", min: 0, default: 5e-4, help: "peak AdamW learning rate, linear warmup over 100 steps" },
     { name: "kl-weight", kind: "number", meta: "W", min: 0, default: 1e-6, help: "weight of the KL term (latent diffusion's 1e-6, with its sum-per-image reductions)" },
     { name: "l2-weight", kind: "number", meta: "W", min: 0, default: 0, help: "weight of an added summed squared error" },
+    { name: "disc-start", kind: "int", meta: "S", min: 0, help: "train LDM's PatchGAN discriminator (hinge loss, adaptive weight) from this step on; off when absent (the default at CPU scale)" },
+    { name: "disc-weight", kind: "number", meta: "W", min: 0, default: 0.5, help: "with --disc-start: LDM's discriminator_weight, times the adaptive weight" },
+    { name: "disc-width", kind: "int", meta: "C", min: 1, default: 64, help: "with --disc-start: channels of the discriminator's first conv (ndf)" },
+    { name: "disc-layers", kind: "int", meta: "L", min: 1, default: 3, help: "with --disc-start: its stride-2 convs (n_layers)" },
     { name: "ema-decay", kind: "number", meta: "D", min: 0, default: 0.999, help: "EMA decay of the weights one encodes and decodes with" },
     { name: "scale-images", kind: "int", meta: "N", min: 2, default: 4096, help: "training images the latent scaling factor (1 / std of the latents) is estimated on" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of initialisation, data and posterior samples" },
@@ -104,6 +108,7 @@ export async function runTrainAutoencoder(flags: ParsedFlags): Promise<void> {
         run.log({ step: p.step, rec: p.rec, kl: p.kl });
       },
       metadata: { data: { spec: flags.data, size } },
+      discriminator: flags["disc-start"] === undefined ? undefined : { start: flags["disc-start"] as number, weight: flags["disc-weight"] as number, width: flags["disc-width"] as number, layers: flags["disc-layers"] as number },
       snapshot: {
         every: (flags["grid-every"] as number) || (flags.steps as number),
         fn: (step, ema) => {
