@@ -21,7 +21,7 @@ timed() {
 [ -f "$AE" ] || timed autoencoder $F train-autoencoder --data fashion-mnist --size 32 --out-dir runs/fmnist-ae --steps "${AE_STEPS:-6000}" --checkpoint-every 500 --grid-every 1000
 [ -f "$R/latents.safetensors" ] || timed encode $F encode --autoencoder "$AE" --data fashion-mnist --out "$R/latents.safetensors"
 [ -f "$R/teacher/teacher.safetensors" ] || timed teacher $F train-teacher --data "$R/latents.safetensors" --autoencoder "$AE" --out-dir "$R/teacher" \
-  --steps "${TEACHER_STEPS:-6000}" --base-channels 32 --grid-every 2000
+  --steps "${TEACHER_STEPS:-6000}" --base-channels 24 --grid-every 2000
 [ -f "$R/distill/stage-one.safetensors" ] || timed stage-one $F distill stage-one --teacher "$R/teacher/teacher.safetensors" --data "$R/latents.safetensors" \
   --out-dir "$R/distill" --steps "${STAGE_ONE_STEPS:-3000}" --lr 2e-4 --batch-size 64 --checkpoint-every 250
 [ -f "$R/distill/student-N1.safetensors" ] || timed stage-two $F distill stage-two --out-dir "$R/distill" --start-steps 32 --target-steps 1 \
