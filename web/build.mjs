@@ -1,7 +1,9 @@
 // Builds the browser demo into web/dist: (1) the four Fashion-MNIST students as ONNX files,
 // web/public/models/student-N{1,2,4,8}.onnx, made by `fewstep export` from
 // models/fashion-mnist/student-N*.safetensors; (2) the page, bundled by Vite; (3) onnxruntime-web's
-// wasm files copied into dist/ort/, so the page needs no CDN and works offline.
+// wasm files copied into dist/ort/, so the page needs no CDN and works offline; (4) the shipped
+// latent students (models/fashion-mnist-latent/student-N{1,4}) with their decoder, shown at
+// ?model=models/latent-student-N4.onnx.
 // Any missing piece fails the build with a message saying what to do; nothing is skipped.
 //   node web/build.mjs                                   (npm run build:web)
 //   node web/build.mjs --models-from 'DIR/student-N{N}.onnx'   use already exported models
@@ -63,6 +65,19 @@ function exportModels() {
   }
 }
 
+/** The shipped latent students, each with the decoder fewstep export writes beside it. */
+function exportLatentModels() {
+  for (const n of [1, 4]) {
+    const checkpoint = join(root, "models", "fashion-mnist-latent", `student-N${n}.safetensors`);
+    if (!existsSync(checkpoint)) fail(`${checkpoint} is missing: the shipped latent students come with the repository (models/fashion-mnist-latent)`);
+    const out = join(modelsDir, `latent-student-N${n}.onnx`);
+    const run = spawnSync(process.execPath, [join(root, "bin", "fewstep.js"), "export", "--model", checkpoint, "--out", out, "--class-names", "fashion-mnist"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (run.status !== 0) fail(`\`fewstep export --model ${checkpoint} --out ${out}\` failed:\n  ${(run.stderr || run.stdout).trim()}`);
+    for (const f of [out, out.replace(/\.onnx$/, ".decoder.onnx")]) if (!existsSync(f)) fail(`\`fewstep export\` reported success but wrote no ${f}`);
+    console.log(`build:web: exported ${out} and its decoder; the page shows it at ?model=models/${basename(out)}`);
+  }
+}
+
 function copyModels(pattern) {
   if (!pattern.includes("{N}")) fail(`--models-from ${pattern}: the pattern needs {N} where the step count goes, e.g. 'out/student-N{N}.onnx'`);
   for (const n of STEPS) {
@@ -78,6 +93,7 @@ rmSync(modelsDir, { recursive: true, force: true });
 mkdirSync(modelsDir, { recursive: true });
 if (args.modelsFrom) copyModels(args.modelsFrom);
 else exportModels();
+if (!args.modelsFrom) exportLatentModels();
 for (const path of args.addModels) addModel(path);
 
 const { build } = await import("vite");
