@@ -15,6 +15,7 @@ import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { loadSafetensors } from "../io/safetensors.js";
 import { fromHost, toHost } from "../io/tensor-bridge.js";
 import { saveSafetensors } from "../io/safetensors.js";
+import { existsSync } from "node:fs";
 import type { AutoencoderKL } from "../nn/autoencoder.js";
 
 /** Images encoded per autoencoder call (memory stays at one batch of activations). */
@@ -127,23 +128,38 @@ export interface LatentCacheInfo {
   classNames?: string[];
 }
 
-/** Writes `latents` (a TensorDataset of latents) to `path` as a latent cache (atomic). */
-export function writeLatentCache(path: string, latents: TensorDataset, info: Omit<LatentCacheInfo, "kind" | "numClasses" | "classNames">): void {
-  const { x, labels } = latents.all();
-  const meta: LatentCacheInfo = { kind: "fewstep-latents", ...info, numClasses: latents.numClasses, ...(latents.classNames ? { classNames: latents.classNames } : {}) };
-  saveSafetensors(path, { latents: toHost(x), labels: toHost(labels) }, { fewstep: JSON.stringify(meta) });
-}
+/** A shard's name: the cache's name with -KKKKK-of-NNNNN before .safetensors (1-based, Hugging Face's convention). */
+const SHARD_NAME = /-(\d{5})-of-(\d{5})\.safetensors$/i;
 
-/** Whether `path` is a latent cache (by its metadata), without reading its tensors into the engine. */
-export function isLatentCachePath(path: string): boolean {
-  return path.toLowerCase().endsWith(".safetensors");
+/** The file name of shard k (1-based) of `count` for a cache named `path`. */
+export function shardPath(path: string, k: number, count: number): string {
+  const pad = (v: number) => String(v).padStart(5, "0");
+  return `${path.replace(/\.safetensors$/i, "")}-${pad(k)}-of-${pad(count)}.safetensors`;
 }
 
 /**
- * Reads a latent cache; with `expect`, refuses one made by another autoencoder.
- * @throws FormatError when the file is no latent cache; CheckpointError on a hash mismatch
+ * Writes `latents` (a TensorDataset of latents) to `path` as a latent cache, each file atomic;
+ * with `shardSize` and more rows than that, as shards of at most `shardSize` rows
+ * (`name-00001-of-0000K.safetensors`, ...), any of which names the whole cache when read.
+ * @returns the files written
  */
-export function readLatentCache(path: string, expect?: { sha256: string; who: string }): { dataset: TensorDataset; info: LatentCacheInfo } {
+export function writeLatentCache(path: string, latents: TensorDataset, info: Omit<LatentCacheInfo, "kind" | "numClasses" | "classNames">, shardSize = 0): string[] {
+  const { x, labels } = latents.all();
+  const meta: LatentCacheInfo = { kind: "fewstep-latents", ...info, numClasses: latents.numClasses, ...(latents.classNames ? { classNames: latents.classNames } : {}) };
+  const n = x.shape[0];
+  const count = shardSize > 0 && n > shardSize ? Math.ceil(n / shardSize) : 1;
+  const written: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const file = count === 1 ? path : shardPath(path, k + 1, count);
+    const [start, size] = count === 1 ? [0, n] : [k * shardSize, Math.min(shardSize, n - k * shardSize)];
+    tidy(() => saveSafetensors(file, { latents: toHost(x.narrow(0, start, size).contiguous()), labels: toHost(labels.narrow(0, start, size).contiguous()) }, { fewstep: JSON.stringify(meta) }));
+    written.push(file);
+  }
+  return written;
+}
+
+/** One cache file's tensors and metadata, checked. */
+function readCacheFile(path: string) {
   let file;
   try {
     file = loadSafetensors(path);
@@ -161,12 +177,34 @@ export function readLatentCache(path: string, expect?: { sha256: string; who: st
   if (info?.kind !== "fewstep-latents" || !latents || !labels || latents.shape.length !== 4 || labels.shape.length !== 1 || labels.shape[0] !== latents.shape[0] || latents.dtype !== "float32" || labels.dtype !== "int64") {
     throw new FormatError(`${path}: not a fewstep latent cache (it needs float32 latents [N, c, h, w], int64 labels [N] and "fewstep-latents" metadata); make one with fewstep encode`);
   }
+  if (!Number.isSafeInteger(info.numClasses) || info.numClasses < 1) throw new ConfigError(`${path}: numClasses must be a positive integer`);
+  return { latents, labels, info };
+}
+
+/**
+ * Reads a latent cache (one file, or every shard of a sharded one named by any shard); with
+ * `expect`, refuses one made by another autoencoder.
+ * @throws FormatError when a file is no latent cache, a shard is missing or the shards disagree;
+ *   CheckpointError on a hash mismatch
+ */
+export function readLatentCache(path: string, expect?: { sha256: string; who: string }): { dataset: TensorDataset; info: LatentCacheInfo } {
+  const shard = SHARD_NAME.exec(path);
+  const count = shard ? Number(shard[2]) : 1;
+  if (shard && (count < 1 || Number(shard[1]) < 1 || Number(shard[1]) > count)) throw new FormatError(`${path}: a shard name must be -KKKKK-of-NNNNN with 1 <= K <= N`);
+  const base = shard ? path.slice(0, shard.index) + ".safetensors" : path;
+  const files = shard ? Array.from({ length: count }, (_, k) => shardPath(base, k + 1, count)) : [path];
+  for (const f of files) if (!existsSync(f)) throw new FormatError(`${path}: shard ${f} of the cache is missing; encode the data again with fewstep encode`);
+  const parts = files.map(readCacheFile);
+  const info = parts[0].info;
+  const same = (a: LatentCacheInfo) => JSON.stringify(a) === JSON.stringify(info);
+  const odd = parts.findIndex((p) => !same(p.info) || p.latents.shape.slice(1).join() !== parts[0].latents.shape.slice(1).join());
+  if (odd >= 0) throw new FormatError(`${files[odd]}: its metadata or latent shape differs from ${files[0]}'s; the shards are not one cache`);
   if (expect && info.record?.autoencoder?.sha256 !== expect.sha256) {
     throw new CheckpointError(
       `${path} holds latents of the autoencoder ${info.record?.autoencoder?.path} (sha256 ${String(info.record?.autoencoder?.sha256).slice(0, 12)}...), not of ${expect.who} (sha256 ${expect.sha256.slice(0, 12)}...); encode the data again with fewstep encode --autoencoder of ${expect.who}`,
     );
   }
-  if (!Number.isSafeInteger(info.numClasses) || info.numClasses < 1) throw new ConfigError(`${path}: numClasses must be a positive integer`);
-  const dataset = new TensorDataset(fromHost(latents), fromHost(labels), { numClasses: info.numClasses, source: `${path} (latents of ${info.data})`, classNames: info.classNames });
+  const [x, labels] = tidy(() => [cat(parts.map((p) => fromHost(p.latents))), cat(parts.map((p) => fromHost(p.labels)))]);
+  const dataset = new TensorDataset(x, labels, { numClasses: info.numClasses, source: `${path} (latents of ${info.data}${count > 1 ? `, ${count} shards` : ""})`, classNames: info.classNames });
   return { dataset, info };
 }

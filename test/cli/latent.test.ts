@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tidy } from "../../src/engine/index.js";
 import { disposeCheckpoint, loadCheckpoint } from "../../src/io/checkpoint.js";
 import { latentRecordOf } from "../../src/io/latent-record.js";
 import { loadAutoencoder } from "../../src/io/load-autoencoder.js";
@@ -34,7 +35,7 @@ const data = `npy:${imagesNpy},${labelsNpy}`;
 const aeFlags = ["--data", data, "--size", "16", "--widths", "8,8", "--groups", "4", "--latent-channels", "2", "--batch-size", "8", "--scale-images", "32", "--grid-every", "0"];
 const ae = join(dir, "ae", "autoencoder.safetensors");
 
-test("latent CLI: train-autoencoder resumes exactly, encode/decode round trip, a latent teacher and its students carry the record", () => {
+test("latent CLI: train-autoencoder resumes exactly, encode/decode round trip, a latent teacher and its students carry the record", async () => {
   ok(fewstep("train-autoencoder", ...aeFlags, "--steps", "4", "--checkpoint-every", "2", "--out-dir", join(dir, "ae")));
   // the same run in two halves: the resumed one ends with the same weights
   ok(fewstep("train-autoencoder", ...aeFlags, "--steps", "2", "--out-dir", join(dir, "ae-half")));
@@ -48,6 +49,17 @@ test("latent CLI: train-autoencoder resumes exactly, encode/decode round trip, a
 
   const cache = join(dir, "latents.safetensors");
   ok(fewstep("encode", "--autoencoder", ae, "--data", data, "--out", cache));
+  // the same cache in shards of 24: read back from any shard, it is the same data
+  ok(fewstep("encode", "--autoencoder", ae, "--data", data, "--out", join(dir, "sharded.safetensors"), "--shard-size", "24"));
+  const { readLatentCache } = await import("../../src/latent/latent-space.js");
+  const whole = readLatentCache(cache);
+  const sharded = readLatentCache(join(dir, "sharded-00002-of-00003.safetensors"));
+  assert.equal(sharded.dataset.count, 64);
+  assert.equal(tidy(() => whole.dataset.all().x.sub(sharded.dataset.all().x).abs().max().item()), 0);
+  whole.dataset.dispose();
+  sharded.dataset.dispose();
+  rmSync(join(dir, "sharded-00003-of-00003.safetensors"));
+  assert.throws(() => readLatentCache(join(dir, "sharded-00001-of-00003.safetensors")), /shard .*sharded-00003-of-00003\.safetensors of the cache is missing/);
   const decoded = join(dir, "decoded.png");
   ok(fewstep("decode", "--latents", cache, "--n", "4", "--columns", "4", "--out", decoded));
   // four 12 x 12 images (cropped back from 16) at scale 2 in one row

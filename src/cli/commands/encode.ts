@@ -19,8 +19,12 @@ export const encodeSpec: CommandSpec = {
     { name: "posterior", kind: "string", meta: "mean|sample", default: "mean", help: "latents are the posterior mean, or one posterior sample per image" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the posterior samples (--posterior sample)" },
     { name: "out", kind: "path", meta: "FILE", help: "the latent cache to write (.safetensors: latents [N, c, h, w], labels [N], the autoencoder's hash)" },
+    { name: "shard-size", kind: "int", meta: "N", min: 0, default: 0, help: "write shards of at most N latents (OUT-00001-of-0000K.safetensors, ...; any one of them names the whole cache); 0: one file" },
   ],
-  examples: ["fewstep encode --autoencoder runs/fmnist-ae/autoencoder.safetensors --data fashion-mnist --out runs/fmnist-latents.safetensors"],
+  examples: [
+    "fewstep encode --autoencoder runs/fmnist-ae/autoencoder.safetensors --data fashion-mnist --out runs/fmnist-latents.safetensors",
+    "fewstep encode --autoencoder A --data png:big-set --out runs/big.safetensors --shard-size 100000   # then --data runs/big-00001-of-00004.safetensors",
+  ],
 };
 
 export const decodeSpec: CommandSpec = {
@@ -62,8 +66,8 @@ export async function runEncode(flags: ParsedFlags): Promise<void> {
     const { dataset, record } = await openLatentData(flags.data as string, autoencoder, { size: flags.size as number | undefined, posterior, seed: flags.seed as number });
     try {
       const { writeLatentCache } = await import("../../latent/latent-space.js");
-      writeLatentCache(out, dataset, { record, data: flags.data as string });
-      console.error(`fewstep encode: wrote ${dataset.count} latents [${dataset.exampleShape}] (${posterior === "mean" ? "posterior means" : "posterior samples"}, x ${autoencoder.model.config.scaling_factor.toPrecision(5)}) of ${flags.data} to ${out}`);
+      const files = writeLatentCache(out, dataset, { record, data: flags.data as string }, flags["shard-size"] as number);
+      console.error(`fewstep encode: wrote ${dataset.count} latents [${dataset.exampleShape}] (${posterior === "mean" ? "posterior means" : "posterior samples"}, x ${autoencoder.model.config.scaling_factor.toPrecision(5)}) of ${flags.data} to ${files.length === 1 ? out : `${files.length} shards ${files[0]} ... ${files[files.length - 1]}`}`);
     } finally {
       dataset.dispose();
     }
