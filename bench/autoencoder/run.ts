@@ -29,7 +29,6 @@
 //          --batch B (32, training) --sample-batch N (16) --teacher-steps K (8 DDIM-256 steps
 //          per teacher measurement) --sample-reps M (5 measurements per round)
 // About two minutes with one thread a side (FEWSTEP_THREADS=1 OPENBLAS_NUM_THREADS=1).
-import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -49,6 +48,7 @@ import { trainAutoencoder } from "../../src/latent/train-autoencoder.js";
 import { saveSafetensors } from "../../src/io/safetensors.js";
 import { toHostRecord } from "../../src/io/tensor-bridge.js";
 import { benchArgs } from "../bench-args.js";
+import { compareNamedShapes, median, peerEnv, runTorchPeer, type NamedShapes } from "../torch-peer.js";
 
 // ---- settings -----------------------------------------------------------------------------------
 
@@ -163,7 +163,6 @@ const trainFlopsPerStep = 3 * forwardFlopsPerImage * batch;
 
 // ---- the PyTorch peer ---------------------------------------------------------------------------
 
-type NamedShapes = [string, number[]][];
 interface PeerResult {
   torch: string;
   threads: number;
@@ -175,33 +174,11 @@ interface PeerResult {
   results?: { train: { times_ms: number[]; mean_loss: number } };
 }
 
-/**
- * The environment of the peer: the libgomp spin setting the fewstep process got (as bench/unet).
- * The addon sets GOMP_SPINCOUNT (FEWSTEP_GOMP_SPINCOUNT, default 10000) while loading libtorch
- * unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY (then both processes inherit those) or
- * asked for "default". OPENBLAS_NUM_THREADS, when set, reaches both the same way.
- */
-function peerEnv(): { env: NodeJS.ProcessEnv; spin: string } {
-  const env = { ...process.env };
-  if (env.GOMP_SPINCOUNT !== undefined || env.OMP_WAIT_POLICY !== undefined) {
-    const set = ["GOMP_SPINCOUNT", "OMP_WAIT_POLICY"].filter((k) => env[k] !== undefined).map((k) => `${k}=${env[k]}`);
-    return { env, spin: `${set.join(", ")} (set by the user, inherited by both)` };
-  }
-  if (env.FEWSTEP_GOMP_SPINCOUNT === "default") return { env, spin: "libgomp's default spin (FEWSTEP_GOMP_SPINCOUNT=default)" };
-  env.GOMP_SPINCOUNT = env.FEWSTEP_GOMP_SPINCOUNT ?? "10000";
-  return { env, spin: `GOMP_SPINCOUNT=${env.GOMP_SPINCOUNT} (fewstep's addon sets it at load; the PyTorch peer gets the same)` };
-}
 const { env: torchEnv, spin } = peerEnv();
 const threads = getNumThreads();
 
 function runPeer(peerArgs: string[]): PeerResult {
-  const out = execFileSync("/usr/bin/python3", [peerScript, "--threads", String(threads), ...peerArgs], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 1 << 26,
-    env: torchEnv,
-  });
-  return JSON.parse(out.trim().split("\n").pop()!) as PeerResult;
+  return runTorchPeer<PeerResult>(peerScript, threads, peerArgs, torchEnv);
 }
 
 function fail(message: string): never {
@@ -216,17 +193,11 @@ function fail(message: string): never {
  * so the lists are compared sorted by name; the loader on the peer's side is strict as well.
  */
 function compareParams(model: AutoencoderKL, peer: { count: number; named: NamedShapes }): number {
-  const sorted = (list: NamedShapes) => [...list].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const ours = sorted([...model.named()].map(([name, p]) => [name, p.shape]));
-  const theirs = sorted(peer.named);
+  const ours: NamedShapes = [...model.named()].map(([name, p]) => [name, p.shape]);
   const count = model.store.count();
-  process.stderr.write(`autoencoder: fewstep ${count} parameters in ${ours.length} tensors, PyTorch ${peer.count} in ${theirs.length}\n`);
-  const diffs: string[] = [];
-  for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
-    const [a, b] = [ours[i], theirs[i]];
-    if (!a || !b || a[0] !== b[0] || a[1].join() !== b[1].join()) diffs.push(`#${i}: fewstep ${a ? `${a[0]} [${a[1]}]` : "-"} vs PyTorch ${b ? `${b[0]} [${b[1]}]` : "-"}`);
-  }
-  if (count !== peer.count || diffs.length > 0) fail(`parameter count ${count} (fewstep) vs ${peer.count} (PyTorch); ${diffs.slice(0, 10).join("; ")}`);
+  process.stderr.write(`autoencoder: fewstep ${count} parameters in ${ours.length} tensors, PyTorch ${peer.count} in ${peer.named.length}\n`);
+  const diffs = compareNamedShapes(ours, peer.named, { sorted: true });
+  if (count !== peer.count || diffs.length > 0) fail(`parameter count ${count} (fewstep) vs ${peer.count} (PyTorch); ${diffs.join("; ")}`);
   return count;
 }
 
@@ -386,12 +357,6 @@ function timeFewstepSampling(): SamplingTimes {
 }
 
 // ---- the run ------------------------------------------------------------------------------------
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "fewstep-bench-autoencoder-"));
 const fewstep = { train: [] as number[] };

@@ -18,7 +18,6 @@
 //   flags: --rounds R (3) --steps S (10 timed training steps per round) --warmup W (3)
 //          --batch B (64, training) --sample-batch N (16) --teacher-steps K (4 DDIM-256 steps
 //          per teacher measurement) --sample-reps M (5 measurements per round)
-import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -34,6 +33,7 @@ import { alphaSigmaTensor, logSnrTensor, lossWeight, timeGrid } from "../../src/
 import { saveSafetensors } from "../../src/io/safetensors.js";
 import { toHostRecord } from "../../src/io/tensor-bridge.js";
 import { benchArgs } from "../bench-args.js";
+import { compareNamedShapes, median, peerEnv, runTorchPeer, type NamedShapes } from "../torch-peer.js";
 
 // ---- settings -----------------------------------------------------------------------------------
 
@@ -174,7 +174,6 @@ function timeFewstepSampling(): { teacher: number[]; student: number[] } {
 
 // ---- the PyTorch peer ---------------------------------------------------------------------------
 
-type NamedShapes = [string, number[]][];
 interface PeerResult {
   torch: string;
   threads: number;
@@ -186,32 +185,11 @@ interface PeerResult {
   results?: { train: { times_ms: number[]; losses: number[] }; teacher: { times_ms: number[] }; student: { times_ms: number[] } };
 }
 
-/**
- * The environment of the peer: the libgomp spin setting the fewstep process got. The addon sets
- * GOMP_SPINCOUNT (FEWSTEP_GOMP_SPINCOUNT, default 10000) while loading libtorch unless the user set
- * GOMP_SPINCOUNT or OMP_WAIT_POLICY (then both processes inherit those) or asked for "default".
- */
-function peerEnv(): { env: NodeJS.ProcessEnv; spin: string } {
-  const env = { ...process.env };
-  if (env.GOMP_SPINCOUNT !== undefined || env.OMP_WAIT_POLICY !== undefined) {
-    const set = ["GOMP_SPINCOUNT", "OMP_WAIT_POLICY"].filter((k) => env[k] !== undefined).map((k) => `${k}=${env[k]}`);
-    return { env, spin: `${set.join(", ")} (set by the user, inherited by both)` };
-  }
-  if (env.FEWSTEP_GOMP_SPINCOUNT === "default") return { env, spin: "libgomp's default spin (FEWSTEP_GOMP_SPINCOUNT=default)" };
-  env.GOMP_SPINCOUNT = env.FEWSTEP_GOMP_SPINCOUNT ?? "10000";
-  return { env, spin: `GOMP_SPINCOUNT=${env.GOMP_SPINCOUNT} (fewstep's addon sets it at load; the PyTorch peer gets the same)` };
-}
 const { env: torchEnv, spin } = peerEnv();
 const threads = getNumThreads();
 
 function runPeer(args: string[]): PeerResult {
-  const out = execFileSync("/usr/bin/python3", [peerScript, "--threads", String(threads), ...args], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 1 << 26,
-    env: torchEnv,
-  });
-  return JSON.parse(out.trim().split("\n").pop()!) as PeerResult;
+  return runTorchPeer<PeerResult>(peerScript, threads, args, torchEnv);
 }
 
 // ---- identity check: names, shapes, counts, outputs ---------------------------------------------
@@ -224,13 +202,8 @@ function compareParams(what: string, model: UNet, peer: { count: number; named: 
   const ours: NamedShapes = [...model.named()].map(([name, p]) => [name, p.shape]);
   const count = model.store.count();
   process.stderr.write(`${what}: fewstep ${count} parameters in ${ours.length} tensors, PyTorch ${peer.count} in ${peer.named.length}\n`);
-  const diffs: string[] = [];
-  const len = Math.max(ours.length, peer.named.length);
-  for (let i = 0; i < len; i++) {
-    const [a, b] = [ours[i], peer.named[i]];
-    if (!a || !b || a[0] !== b[0] || a[1].join() !== b[1].join()) diffs.push(`#${i}: fewstep ${a ? `${a[0]} [${a[1]}]` : "-"} vs PyTorch ${b ? `${b[0]} [${b[1]}]` : "-"}`);
-  }
-  if (count !== peer.count || diffs.length > 0) fail(`${what}: parameter count ${count} (fewstep) vs ${peer.count} (PyTorch); ${diffs.slice(0, 10).join("; ")}`);
+  const diffs = compareNamedShapes(ours, peer.named);
+  if (count !== peer.count || diffs.length > 0) fail(`${what}: parameter count ${count} (fewstep) vs ${peer.count} (PyTorch); ${diffs.join("; ")}`);
   return count;
 }
 
@@ -294,12 +267,6 @@ function checkIdentity(): { teacherParams: number; studentParams: number; maxRel
 }
 
 // ---- the run ------------------------------------------------------------------------------------
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 const identity = checkIdentity();
 const fewstep = { train: [] as number[], teacher: [] as number[], student: [] as number[] };

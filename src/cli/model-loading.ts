@@ -6,7 +6,7 @@ import { denoiserOf } from "../diffusion/parameterization.js";
 import { checkDistilledFor, distillMetadata } from "../distill/metadata.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelFromCheckpoint } from "../io/load-model.js";
-import { openCheckpointLatentSpace } from "../latent/latent-space.js";
+import { latentSpaceFor } from "../latent/latent-space.js";
 
 export interface SamplingSource {
   model: CondDenoiser;
@@ -28,20 +28,20 @@ export interface SamplingSource {
 export function loadModelForSampling(path: string, request: { w: number | number[]; steps: number | number[]; autoencoderPath?: string }): SamplingSource {
   const checkpoint = loadCheckpoint(path);
   let model;
+  let latent;
   try {
     checkDistilledFor(distillMetadata(checkpoint.metadata), path, request, true);
     model = modelFromCheckpoint(path, checkpoint);
+    try {
+      latent = latentSpaceFor(checkpoint.metadata, path, { autoencoderPath: request.autoencoderPath }) ?? undefined;
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
   } finally {
     disposeCheckpoint(checkpoint);
   }
   const config = model.config;
-  let latent;
-  try {
-    latent = openCheckpointLatentSpace(path, { autoencoderPath: request.autoencoderPath }) ?? undefined;
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
   return {
     model: denoiserOf(model),
     exampleShape: model.exampleShape,

@@ -37,6 +37,11 @@ export function emaNamed(state: Pick<TrainState, "named" | "ema">): Map<string, 
   return new Map([...state.named().keys()].map((name, i) => [name, averages[i]]));
 }
 
+/** What a checkpoint records of its training data (shape, classes, class names for grid labels). */
+export function datasetMetadata(dataset: { exampleShape: number[]; numClasses: number; classNames?: string[] }): Record<string, unknown> {
+  return { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) };
+}
+
 /** Writes the run's state at `step` with `metadata` to `path` (atomic). */
 export function saveTrainState(path: string, state: TrainState, step: number, metadata: Record<string, unknown>): void {
   tidy(() =>

@@ -20,7 +20,7 @@ import type { UNetConfig } from "../nn/unet.js";
 import type { ConditionedDataset } from "./dataset.js";
 import { LOSS_WEIGHTINGS, type LossWeighting } from "./schedule.js";
 import { teacherLoss } from "./teacher-loss.js";
-import { dataGenerator, emaNamed, resumeTrainState, saveTrainState, type TrainState } from "./train-state.js";
+import { dataGenerator, datasetMetadata, emaNamed, resumeTrainState, saveTrainState, type TrainState } from "./train-state.js";
 
 export type { TrainProgress };
 
@@ -233,7 +233,7 @@ export async function trainTeacher(opts: TrainTeacherOptions): Promise<TrainTeac
     model: model.metadata(),
     stage: "teacher",
     train: { ...o, resume: undefined, device },
-    dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
+    dataset: datasetMetadata(dataset),
     ...(opts.metadata ?? {}),
   });
   const save = (atStep: number) => saveTrainState(opts.checkpointPath!, state, atStep, metadata());

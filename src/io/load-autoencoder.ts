@@ -99,12 +99,8 @@ function readDiffusersFolder(path: string): { config: AutoencoderKLConfig; weigh
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new CheckpointError(`${configPath}: must be a JSON object`);
   const cls = (raw as Record<string, unknown>)._class_name;
   if (cls !== undefined && cls !== "AutoencoderKL") throw new CheckpointError(`${configPath}: _class_name is ${JSON.stringify(cls)}; fewstep loads AutoencoderKL`);
-  let config: AutoencoderKLConfig;
-  try {
-    config = modelMetadataFromCheckpoint(configPath, { model: { kind: "autoencoder-kl", config: raw } }).config as AutoencoderKLConfig;
-  } catch (err) {
-    throw new CheckpointError(`${(err as Error).message}`, { cause: err });
-  }
+  // resolved like a fewstep checkpoint's record (a CheckpointError naming config.json)
+  const config = modelMetadataFromCheckpoint(configPath, { model: { kind: "autoencoder-kl", config: raw } }).config as AutoencoderKLConfig;
   let file;
   try {
     file = loadSafetensors(weightsPath);

@@ -110,7 +110,7 @@ export function checkParameterBudget(path: string, meta: ModelMetadata, weights:
 /** Builds the model of an already loaded checkpoint (does not dispose it). */
 export function modelFromCheckpoint(path: string, checkpoint: Checkpoint, opts: LoadModelOptions = {}): DenoiserModel {
   const meta = modelMetadataFromCheckpoint(path, checkpoint.metadata);
-  if (!isDenoiserMetadata(meta) || meta.kind === "classifier" || meta.kind === "autoencoder-kl") {
+  if (!isDenoiserMetadata(meta)) {
     throw new CheckpointError(`${path}: not a denoiser checkpoint: it holds a ${meta.kind}; a denoiser is one of ${kindsOfRole("denoiser").join(", ")}`);
   }
   if (opts.wInput === false && meta.config.wInput) {

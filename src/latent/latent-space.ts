@@ -51,16 +51,21 @@ export function openLatentSpace(record: LatentRecord, checkpointPath: string, op
 
 /**
  * The latent space of the checkpoint at `path` (a latent teacher or student), or null for a pixel
- * model. The checkpoint's tensors are read and freed.
+ * model. The checkpoint's tensors are read and freed; a caller holding the checkpoint already
+ * calls latentSpaceFor with its metadata.
  */
 export function openCheckpointLatentSpace(path: string, opts: { autoencoderPath?: string; device?: Device } = {}): LatentSpace | null {
   const checkpoint = loadCheckpoint(path);
-  let record: LatentRecord | null;
   try {
-    record = latentRecordOf(checkpoint.metadata, path);
+    return latentSpaceFor(checkpoint.metadata, path, opts);
   } finally {
     disposeCheckpoint(checkpoint);
   }
+}
+
+/** The latent space a checkpoint's metadata records (`path` names it), or null for a pixel model. */
+export function latentSpaceFor(metadata: Record<string, unknown>, path: string, opts: { autoencoderPath?: string; device?: Device } = {}): LatentSpace | null {
+  const record = latentRecordOf(metadata, path);
   if (record === null) {
     if (opts.autoencoderPath !== undefined) throw new ConfigError(`--autoencoder: ${path} is a pixel-space model (it records no autoencoder); leave --autoencoder out`);
     return null;

@@ -9,7 +9,7 @@
 import { AdamW, ConfigError, EMA, FewstepError, Generator, keep, noGrad, tidy, zeros, type Device, type Tensor } from "../engine/index.js";
 import type { LabeledDataset } from "../diffusion/dataset.js";
 import { progressPrinter, trainLoop, type TrainProgress } from "../diffusion/train-loop.js";
-import { dataGenerator, emaNamed, resumeTrainState, saveTrainState, type TrainState } from "../diffusion/train-state.js";
+import { dataGenerator, datasetMetadata, emaNamed, resumeTrainState, saveTrainState, type TrainState } from "../diffusion/train-state.js";
 import { disposeCheckpoint, loadCheckpoint } from "../io/checkpoint.js";
 import { modelMetadataFromCheckpoint } from "../io/load-model.js";
 import { AutoencoderKL, resolveAutoencoderConfig, samplePosterior, type AutoencoderKLConfig } from "../nn/autoencoder.js";
@@ -225,7 +225,7 @@ export async function trainAutoencoder(opts: TrainAutoencoderOptions): Promise<T
       stage: "autoencoder",
       train: { ...o, resume: undefined, device },
       autoencoder: { scalingFactor: { std: scale.std, images: scale.images, from: "EMA posterior samples" } },
-      dataset: { exampleShape: dataset.exampleShape, numClasses: dataset.numClasses, ...(dataset.classNames ? { classNames: dataset.classNames } : {}) },
+      dataset: datasetMetadata(dataset),
       ...(opts.metadata ?? {}),
     });
   };

@@ -64,8 +64,12 @@ export function describeModel(meta: ModelMetadata): string {
   return entry(meta.kind).describe(meta.config);
 }
 
-/** Whether the record is of a denoiser kind. */
-export function isDenoiserMetadata(meta: ModelMetadata): boolean {
+/** The kinds whose model is a denoiser network, and their metadata records. */
+export type DenoiserKind = { [K in ModelKind]: ModelOf<K> extends DenoiserModel ? K : never }[ModelKind];
+export type DenoiserMetadata = Extract<ModelMetadata, { kind: DenoiserKind }>;
+
+/** Whether the record is of a denoiser kind (its entry's role; the type follows the model type). */
+export function isDenoiserMetadata(meta: ModelMetadata): meta is DenoiserMetadata {
   return MODEL_REGISTRY[meta.kind].role === "denoiser";
 }
 

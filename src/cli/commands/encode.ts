@@ -16,7 +16,7 @@ export const encodeSpec: CommandSpec = {
     { name: "autoencoder", kind: "path", meta: "FILE|DIR", help: "a fewstep autoencoder checkpoint, or a diffusers AutoencoderKL folder (config.json + diffusion_pytorch_model.safetensors)" },
     { name: "data", kind: "string", meta: "SPEC", default: "fashion-mnist", help: "image data: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS" },
     { name: "size", kind: "int", meta: "S", min: 1, help: "side the images are padded or resized to (default: the autoencoder's sample_size)" },
-    { name: "posterior", kind: "string", meta: "mean|sample", default: "mean", help: "latents are the posterior mean, or one posterior sample per image" },
+    { name: "posterior", kind: "string", meta: "mean|sample", choices: ["mean", "sample"], default: "mean", help: "latents are the posterior mean, or one posterior sample per image" },
     { name: "seed", kind: "int", meta: "S", min: 0, default: 0, help: "seed of the posterior samples (--posterior sample)" },
     { name: "out", kind: "path", meta: "FILE", help: "the latent cache to write (.safetensors: latents [N, c, h, w], labels [N], the autoencoder's hash)" },
     { name: "shard-size", kind: "int", meta: "N", min: 0, default: 0, help: "write shards of at most N latents (OUT-00001-of-0000K.safetensors, ...; any one of them names the whole cache); 0: one file" },
@@ -55,8 +55,7 @@ export async function runEncode(flags: ParsedFlags): Promise<void> {
   const aePath = flags.autoencoder as string | undefined;
   if (!aePath) throw new FewstepError("give --autoencoder (a checkpoint from fewstep train-autoencoder, or a diffusers AutoencoderKL folder)");
   if (!existsSync(aePath)) throw new FewstepError(`--autoencoder ${aePath}: no such file or folder`);
-  const posterior = flags.posterior as string;
-  if (posterior !== "mean" && posterior !== "sample") throw new FewstepError(`--posterior ${posterior}: give mean or sample`);
+  const posterior = flags.posterior as "mean" | "sample";
   const { isLatentCache, openLatentData } = await import("../latent-data.js");
   if (isLatentCache(flags.data as string)) throw new FewstepError(`--data ${flags.data} is already a latent cache; give image data`);
   const device = await deviceFlag(flags);

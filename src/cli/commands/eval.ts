@@ -131,8 +131,7 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
   const { loadClassifierCheckpoint } = await import("../../io/load-classifier.js");
   const { classifierFeatures } = await import("../../eval/feature-network.js");
   const { distillMetadata } = await import("../../distill/metadata.js");
-  const { latentRecordOf } = await import("../../io/latent-record.js");
-  const { openLatentSpace } = await import("../../latent/latent-space.js");
+  const { latentSpaceFor } = await import("../../latent/latent-space.js");
   const { denoiserOf } = await import("../../diffusion/parameterization.js");
   const device = await deviceFlag(flags);
   const { evaluateModel, checkEvalRequest } = await import("../../eval/image-metrics.js");
@@ -167,10 +166,9 @@ export async function runEval(flags: ParsedFlags): Promise<void> {
       try {
         const model = modelFromCheckpoint(path, checkpoint, { device });
         const distill = distillMetadata(checkpoint.metadata);
-        const record = latentRecordOf(checkpoint.metadata, path);
         let latent;
         try {
-          latent = record ? openLatentSpace(record, path, { device }) : undefined;
+          latent = latentSpaceFor(checkpoint.metadata, path, { device }) ?? undefined;
         } catch (err) {
           model.dispose();
           throw err;

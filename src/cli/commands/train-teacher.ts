@@ -28,7 +28,7 @@ export const trainTeacherSpec: CommandSpec = {
     { name: "mixture", kind: "string", meta: "NAME|FILE", help: "vector data: built-in ring2d, gauss64d, or a JSON spec (default ring2d when --data is absent)" },
     { name: "data", kind: "string", meta: "SPEC", help: "image data: fashion-mnist[:train|test], idx:IMAGES,LABELS, cifar10:BATCH[,BATCH...], png:DIR, npy:IMAGES,LABELS; with --autoencoder also a latent cache (.safetensors from fewstep encode)" },
     { name: "autoencoder", kind: "path", meta: "FILE|DIR", help: "a latent teacher: train on this autoencoder's latents of --data (encoded now, or read from a latent cache); the checkpoint records the autoencoder and its hash" },
-    { name: "posterior", kind: "string", meta: "mean|sample", default: "mean", help: "with --autoencoder: encode each image to its posterior mean, or to one posterior sample" },
+    { name: "posterior", kind: "string", meta: "mean|sample", choices: ["mean", "sample"], default: "mean", help: "with --autoencoder: encode each image to its posterior mean, or to one posterior sample" },
     { name: "out-dir", kind: "path", meta: "DIR", default: "runs/teacher", help: "run folder: config.json, log.jsonl, teacher.safetensors, grids/" },
     { name: "steps", kind: "int", meta: "N", min: 1, help: `optimizer steps (default ${TRAIN_DEFAULTS.mixture.steps} for a mixture, ${TRAIN_DEFAULTS.images.steps} for images)` },
     { name: "batch-size", kind: "int", meta: "B", min: 1, help: `examples per step (default ${TRAIN_DEFAULTS.mixture.batchSize} / ${TRAIN_DEFAULTS.images.batchSize})` },
@@ -63,8 +63,8 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   if (flags.mixture !== undefined && flags.data !== undefined) throw new FewstepError("give --mixture (vector data) or --data (images), not both");
   const latent = flags.autoencoder !== undefined;
   if (latent && flags.data === undefined) throw new FewstepError("--autoencoder trains a latent teacher on images: give --data (e.g. fashion-mnist, or a latent cache from fewstep encode)");
-  if (!latent && flags.data !== undefined && (flags.data as string).toLowerCase().endsWith(".safetensors")) throw new FewstepError(`--data ${flags.data} is a latent cache: pass the --autoencoder that made it`);
-  if (flags.posterior !== "mean" && flags.posterior !== "sample") throw new FewstepError(`--posterior ${flags.posterior}: give mean or sample`);
+  const { isLatentCache } = await import("../latent-data.js");
+  if (!latent && flags.data !== undefined && isLatentCache(flags.data as string)) throw new FewstepError(`--data ${flags.data} is a latent cache: pass the --autoencoder that made it`);
   const images = flags.data !== undefined;
   const defaults = images ? TRAIN_DEFAULTS.images : TRAIN_DEFAULTS.mixture;
   const outDir = flags["out-dir"] as string;
@@ -93,6 +93,14 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
   let dataset: { numClasses: number; exampleShape: number[]; dispose(): void } & Parameters<typeof trainTeacher>[0]["dataset"];
   let model: Record<string, unknown>;
   let classNames: string[] | undefined;
+  // the U-Net's settings, the same for pixel images and latents
+  const unetSettings = {
+    baseChannels: flags["base-channels"],
+    channelMults: flags["channel-mults"],
+    attentionResolutions: resolved.attention,
+    numResBlocks: flags["res-blocks"],
+    dropout: flags.dropout,
+  };
   let latentSpace: import("../../latent/latent-space.js").LatentSpace | undefined;
   if (latent) {
     const { loadAutoencoder } = await import("../../io/load-autoencoder.js");
@@ -122,13 +130,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     }
     dataset = opened.dataset;
     classNames = opened.dataset.classNames;
-    model = {
-      baseChannels: flags["base-channels"],
-      channelMults: flags["channel-mults"],
-      attentionResolutions: resolved.attention,
-      numResBlocks: flags["res-blocks"],
-      dropout: flags.dropout,
-    };
+    model = unetSettings;
     console.error(`fewstep train-teacher: ${opened.dataset.count} latents [${dataset.exampleShape}] of ${opened.imageSpec} through ${flags.autoencoder} (images [${opened.record.imageShape}])`);
   } else if (images) {
     const { openImageDataset } = await import("../../io/datasets.js");
@@ -136,13 +138,7 @@ export async function runTrainTeacher(flags: ParsedFlags): Promise<void> {
     const host = openImageDataset(flags.data as string);
     classNames = host.classNames;
     dataset = new ImageTensorDataset(host, { size: flags.size as number | undefined });
-    model = {
-      baseChannels: flags["base-channels"],
-      channelMults: flags["channel-mults"],
-      attentionResolutions: resolved.attention,
-      numResBlocks: flags["res-blocks"],
-      dropout: flags.dropout,
-    };
+    model = unetSettings;
     console.error(`fewstep train-teacher: ${host.count} images [${dataset.exampleShape}] in ${host.numClasses} classes from ${host.source}`);
   } else {
     const { loadMixture } = await import("../../diffusion/mixture.js");
